@@ -1,0 +1,3 @@
+"""COSMO: mine e-commerce commonsense knowledge from shopping behaviour and serve it."""
+
+__version__ = "0.1.0"

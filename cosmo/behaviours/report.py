@@ -1,0 +1,81 @@
+"""Sampling report: per-domain statistics (like the paper's Table 3) and drop reasons, as a
+table for the terminal and a plot for people."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+
+def statistics_table(statistics: pa.Table, title: str = "Sampled behaviours per domain") -> Table:
+    table = Table(title=title)
+    for name in statistics.column_names:
+        table.add_column(name.replace("_", " "), justify="left" if name == "domain" else "right")
+    for row in statistics.to_pylist():
+        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()))
+    totals = {c: sum(statistics.column(c).to_pylist()) for c in ("search_buy_pairs", "co_buy_pairs")}
+    table.caption = f"{totals['search_buy_pairs']:,} search-buy and {totals['co_buy_pairs']:,} co-buy pairs kept"
+    return table
+
+
+def dropped_table(dropped: dict[str, dict[str, int]], kept: dict[str, int]) -> Table:
+    table = Table(title="Why candidate pairs were dropped")
+    table.add_column("behaviour")
+    table.add_column("reason")
+    table.add_column("pairs", justify="right")
+    for behaviour, reasons in dropped.items():
+        table.add_row(behaviour, "[green]kept[/green]", f"{kept.get(behaviour, 0):,}")
+        for reason, count in reasons.items():
+            table.add_row("", reason, f"{count:,}")
+    return table
+
+
+def render(console: Console, statistics: pa.Table, dropped: dict, kept: dict) -> None:
+    console.print(statistics_table(statistics))
+    console.print(dropped_table(dropped, kept))
+
+
+def sampling_plot(statistics: pa.Table, dropped: dict[str, dict[str, int]], kept: dict[str, int],
+                  title: str) -> bytes:
+    """PNG: kept pairs per domain (left) and kept versus dropped by reason (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = statistics.to_pylist()
+    domains = [r["domain"] for r in rows][::-1]
+    search_buy = [r["search_buy_pairs"] for r in rows][::-1]
+    co_buy = [r["co_buy_pairs"] for r in rows][::-1]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 7), gridspec_kw={"width_ratios": [3, 2]})
+    y = range(len(domains))
+    left.barh(y, search_buy, label="search-buy", color="#4C72B0")
+    left.barh(y, co_buy, left=search_buy, label="co-buy", color="#DD8452")
+    left.set_yticks(list(y), domains, fontsize=8)
+    left.set_xlabel("pairs kept")
+    left.set_title("Sampled pairs per domain")
+    left.legend(loc="lower right")
+    labels, values, colours = [], [], []
+    for behaviour, colour in (("search_buy", "#4C72B0"), ("co_buy", "#DD8452")):
+        labels.append(f"{behaviour}: kept")
+        values.append(kept.get(behaviour, 0))
+        colours.append("#55A868")
+        for reason, count in dropped.get(behaviour, {}).items():
+            labels.append(f"{behaviour}: {reason}")
+            values.append(count)
+            colours.append(colour)
+    ry = range(len(labels))
+    right.barh(list(ry)[::-1], values, color=colours)
+    right.set_yticks(list(ry)[::-1], labels, fontsize=8)
+    right.set_xscale("log")
+    right.set_xlabel("pairs (log scale)")
+    right.set_title("Kept and dropped, by rule")
+    fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()

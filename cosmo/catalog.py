@@ -1,0 +1,165 @@
+"""The dataset catalogue: every dataset's name and pyarrow schema, used by every stage.
+
+Raw tables are what a shop exports (or what a loader makes of a public format); the rest are
+the pipeline's own datasets, partitioned by run date (``ds=YYYY-MM-DD``) under the storage root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+EVENT_TYPES = ("search", "view", "click", "add_to_cart", "purchase")
+ESCI_LABELS = ("E", "S", "C", "I")
+BEHAVIOUR_TYPES = ("search_buy", "co_buy")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    schema: pa.Schema
+    description: str
+    partitioned: bool = True
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.names
+
+
+def _schema(*fields: tuple[str, pa.DataType, bool]) -> pa.Schema:
+    return pa.schema([pa.field(name, dtype, nullable=nullable) for name, dtype, nullable in fields])
+
+
+PRODUCTS = Dataset(
+    "products",
+    _schema(
+        ("product_id", pa.string(), False),
+        ("title", pa.string(), False),
+        ("domain", pa.string(), True),
+        ("product_type", pa.string(), True),
+        ("brand", pa.string(), True),
+        ("price", pa.float64(), True),
+    ),
+    "Catalogue snapshot: one row per product.",
+)
+
+BEHAVIOUR_EVENTS = Dataset(
+    "behaviour_events",
+    _schema(
+        ("session_id", pa.string(), False),
+        ("user_id", pa.string(), True),
+        ("ts", pa.timestamp("ms", tz="UTC"), False),
+        ("event_type", pa.string(), False),
+        ("query", pa.string(), True),
+        ("product_id", pa.string(), True),
+    ),
+    "Behaviour log: searches, views, clicks, add-to-carts and purchases. Clicks and purchases "
+    "carry the query that led to them, if any.",
+)
+
+RELEVANCE_JUDGEMENTS = Dataset(
+    "relevance_judgements",
+    _schema(
+        ("query", pa.string(), False),
+        ("product_id", pa.string(), False),
+        ("esci_label", pa.string(), False),
+    ),
+    "ESCI-style query-product judgements: Exact, Substitute, Complement, Irrelevant.",
+)
+
+PLANTED_INTENTIONS = Dataset(
+    "planted_intentions",
+    _schema(
+        ("intention_id", pa.string(), False),
+        ("intention", pa.string(), False),
+        ("parent_intention", pa.string(), False),
+        ("relation", pa.string(), False),
+        ("product_type", pa.string(), False),
+        ("domain", pa.string(), False),
+    ),
+    "Ground truth of generated shops: which shopping intention drives which product types.",
+)
+
+SEARCH_BUY_PAIRS = Dataset(
+    "search_buy_pairs",
+    _schema(
+        ("query", pa.string(), False),
+        ("product_id", pa.string(), False),
+        ("title", pa.string(), False),
+        ("domain", pa.string(), True),
+        ("product_type", pa.string(), True),
+        ("searches", pa.int64(), False),
+        ("clicks", pa.int64(), False),
+        ("purchases", pa.int64(), False),
+        ("click_rate", pa.float64(), False),
+        ("purchase_rate", pa.float64(), False),
+        ("query_specificity", pa.float64(), False),
+        ("low_engagement", pa.bool_(), False),
+        ("sampling_weight", pa.float64(), False),
+    ),
+    "Sampled (query, purchased product) pairs for knowledge generation.",
+)
+
+CO_BUY_PAIRS = Dataset(
+    "co_buy_pairs",
+    _schema(
+        ("product_a", pa.string(), False),
+        ("product_b", pa.string(), False),
+        ("title_a", pa.string(), False),
+        ("title_b", pa.string(), False),
+        ("domain_a", pa.string(), True),
+        ("domain_b", pa.string(), True),
+        ("product_type_a", pa.string(), True),
+        ("product_type_b", pa.string(), True),
+        ("support", pa.int64(), False),
+        ("type_pair_support", pa.int64(), False),
+    ),
+    "Sampled co-purchased product pairs (product_a < product_b) for knowledge generation.",
+)
+
+DROPPED_PAIRS = Dataset(
+    "dropped_pairs",
+    _schema(
+        ("behaviour", pa.string(), False),
+        ("head", pa.string(), False),
+        ("product_id", pa.string(), False),
+        ("reason", pa.string(), False),
+        ("detail", pa.string(), True),
+    ),
+    "Every candidate pair the sampler did not keep, with the rule that dropped it.",
+)
+
+DOMAIN_STATISTICS = Dataset(
+    "domain_statistics",
+    _schema(
+        ("domain", pa.string(), False),
+        ("products", pa.int64(), False),
+        ("product_types", pa.int64(), False),
+        ("queries", pa.int64(), False),
+        ("search_buy_pairs", pa.int64(), False),
+        ("co_buy_pairs", pa.int64(), False),
+    ),
+    "Per-domain statistics of the sampled behaviours (like the paper's Table 3).",
+)
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        PRODUCTS,
+        BEHAVIOUR_EVENTS,
+        RELEVANCE_JUDGEMENTS,
+        PLANTED_INTENTIONS,
+        SEARCH_BUY_PAIRS,
+        CO_BUY_PAIRS,
+        DROPPED_PAIRS,
+        DOMAIN_STATISTICS,
+    )
+}
+
+
+def get_dataset(name: str) -> Dataset:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset '{name}'; known: {', '.join(sorted(DATASETS))}") from None

@@ -1,0 +1,222 @@
+"""The `cosmo` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cosmo.config import Settings, load_settings
+from cosmo.errors import CosmoError
+
+app = typer.Typer(help="COSMO: e-commerce commonsense knowledge from shopping behaviour.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+data_app = typer.Typer(help="Sample shops and public data sets.", no_args_is_help=True)
+datasets_app = typer.Typer(help="The pipeline's datasets.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (else COSMO_CONFIG).",
+                                                   exists=True, dir_okay=False)]
+DateOption = Annotated[str, typer.Option("--ds", help="Run date YYYY-MM-DD (default: today, UTC).")]
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def _settings(config: Path | None) -> Settings:
+    return load_settings(config)
+
+
+def _overrides(settings: Settings) -> dict:
+    return settings.model_dump(mode="json")
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[bold red]error:[/bold red] {error}")
+    raise typer.Exit(code=1)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None,
+                as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Print the effective configuration (defaults < config file < COSMO_* variables)."""
+    settings = _settings(config)
+    if as_json:
+        console.print_json(settings.model_dump_json())
+        return
+    table = Table(title="Effective configuration")
+    table.add_column("key")
+    table.add_column("value")
+    table.add_column("description", style="dim")
+    for section, model in settings:
+        for name, field in type(model).model_fields.items():
+            table.add_row(f"{section}.{name}", json.dumps(getattr(model, name), default=str),
+                          field.description or "")
+    console.print(table)
+
+
+@data_app.command("generate")
+def data_generate(ds: DateOption = "", config: ConfigOption = None,
+                  events: Annotated[int | None, typer.Option(help="Events per day.")] = None,
+                  days: Annotated[int | None, typer.Option(help="Days of logs.")] = None,
+                  seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+                  out: Annotated[str | None, typer.Option(help="Raw export location (default: source.uri).")] = None,
+                  ) -> None:
+    """Generate a sample shop (catalogue, queries, sessions, relevance labels) as a raw export."""
+    from cosmo.shopgen import generate_shop
+
+    settings = _settings(config)
+    gen = settings.generator
+    started = time.perf_counter()
+    summary = generate_shop(out or settings.source.uri, start=dt.date.fromisoformat(ds or _today()),
+                            days=days or gen.days, events_per_day=events or gen.events_per_day,
+                            seed=gen.seed if seed is None else seed, products_per_type=gen.products_per_type,
+                            chunk_events=gen.chunk_events, storage_options=settings.storage.storage_options)
+    console.print(f"[green]generated[/green] in {time.perf_counter() - started:.1f}s: {summary}")
+
+
+class PublicFormat(str, Enum):
+    esci = "esci"
+    intentionqa = "intentionqa"
+    amazon_m2 = "amazon-m2"
+
+
+@data_app.command("import")
+def data_import(fmt: Annotated[PublicFormat, typer.Argument(help="Format of the file.")],
+                path: Annotated[Path, typer.Argument(help="File to import.", exists=True, dir_okay=False)],
+                ds: DateOption = "", config: ConfigOption = None,
+                out: Annotated[str | None, typer.Option(help="Raw export location (default: source.uri).")] = None,
+                next_items: Annotated[Path | None, typer.Option(help="Amazon-M2: next-item file.")] = None,
+                assume_label: Annotated[str | None, typer.Option(help="ESCI: label for files without one.")] = None,
+                ) -> None:
+    """Import a public data set (ESCI, FolkScope/IntentionQA, Amazon-M2) into the raw layout."""
+    from cosmo.loaders import write_raw
+    from cosmo.loaders.amazon_m2 import load_sessions, to_events
+    from cosmo.loaders.esci import load_esci
+    from cosmo.loaders.intentionqa import load_intentionqa, to_raw
+
+    settings = _settings(config)
+    target = out or settings.source.uri
+    day = dt.date.fromisoformat(ds or _today())
+    name = path.stem.split(".")[0]
+    try:
+        if fmt is PublicFormat.esci:
+            data = load_esci(path, assume_label=assume_label)
+            written = write_raw(target, name=name, products=data.products, relevance=data.relevance)
+        elif fmt is PublicFormat.intentionqa:
+            raw = to_raw(load_intentionqa(path), day)
+            written = write_raw(target, name=name, ds=day, products=raw.products, events=raw.events)
+        else:
+            sessions = load_sessions(path, next_items)
+            written = write_raw(target, name=name, ds=day, events=to_events(sessions, day))
+    except CosmoError as error:
+        _fail(error)
+    for kind, location in written.items():
+        console.print(f"[green]wrote[/green] {kind}: {location}")
+
+
+class Step(str, Enum):
+    ingest = "ingest"
+    validate_behaviours = "validate-behaviours"
+    sample = "sample"
+    validate_samples = "validate-samples"
+    report = "report"
+
+
+@app.command("step")
+def run_step(step: Annotated[Step, typer.Argument(help="Which step of the daily refresh.")],
+             ds: DateOption = "", config: ConfigOption = None) -> None:
+    """Run one step of the daily refresh for a date (what the DAG's tasks call)."""
+    from tasks import daily_refresh as steps
+
+    overrides = _overrides(_settings(config))
+    day = ds or _today()
+    calls = {
+        Step.ingest: lambda: steps.ingest(day, overrides),
+        Step.validate_behaviours: lambda: steps.validate(day, steps.BEHAVIOUR_DATASETS, overrides),
+        Step.sample: lambda: steps.sample(day, overrides),
+        Step.validate_samples: lambda: steps.validate(day, steps.SAMPLE_DATASETS, overrides),
+        Step.report: lambda: steps.report(day, overrides),
+    }
+    try:
+        uris = calls[step]()
+    except (CosmoError, FileNotFoundError) as error:
+        _fail(error)
+    for name, uri in uris.items():
+        console.print(f"[green]{name}[/green]: {uri}")
+
+
+@app.command("refresh")
+def refresh(ds: DateOption = "", config: ConfigOption = None,
+            generate: Annotated[bool, typer.Option(help="Generate the sample shop's logs for the date first.")
+                                ] = False) -> None:
+    """Run the daily refresh end to end in this process: ingest, validate, sample, validate, report."""
+    from cosmo.behaviours.report import render
+    from tasks.daily_refresh import run_daily_refresh
+
+    settings = _settings(config)
+    day = ds or _today()
+    started = time.perf_counter()
+    try:
+        outputs = run_daily_refresh(day, _overrides(settings), generate=generate)
+    except (CosmoError, FileNotFoundError) as error:
+        _fail(error)
+    import fsspec
+
+    from cosmo.catalog import DOMAIN_STATISTICS
+    from cosmo.storage import Storage
+
+    with fsspec.open(outputs["report"]["summary"], "r", **settings.storage.storage_options) as handle:
+        summary = json.load(handle)
+    render(console, Storage.from_settings(settings).read(DOMAIN_STATISTICS, day), summary["dropped"],
+           summary["kept"])
+    written = Table(title=f"Datasets written for {day}")
+    written.add_column("dataset")
+    written.add_column("rows", justify="right")
+    written.add_column("location")
+    for name in summary["datasets"]:
+        written.add_row(name, f"{summary['rows'][name]:,}", summary["datasets"][name])
+    written.add_row("report", "", outputs["report"]["plot"])
+    console.print(written)
+    console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
+
+
+@datasets_app.command("list")
+def datasets_list(config: ConfigOption = None) -> None:
+    """The catalogue: every dataset, its committed partitions and its schema."""
+    from cosmo.catalog import DATASETS
+    from cosmo.storage import Storage
+
+    storage = Storage.from_settings(_settings(config))
+    table = Table(title=f"Datasets under {storage.root}")
+    table.add_column("dataset")
+    table.add_column("partitions")
+    table.add_column("columns", style="dim")
+    for name, spec in DATASETS.items():
+        parts = storage.list_partitions(name)
+        shown = ", ".join(d.isoformat() for d in parts[-3:]) + (" ..." if len(parts) > 3 else "")
+        table.add_row(name, shown or "-", ", ".join(f"{f.name}:{f.type}" for f in spec.schema))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

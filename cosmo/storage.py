@@ -1,0 +1,288 @@
+"""Partitioned Parquet datasets, written atomically, on a local folder or an object store.
+
+Layout: ``<root>/<dataset>/ds=YYYY-MM-DD/part-<run>-<n>.parquet`` plus ``_manifest.json``.
+The manifest is the commit point: it is written last, in one atomic step (a rename locally, a
+single PUT on S3), and lists the files of the committed run. Readers go through it, so a
+crashed or concurrent write is never seen half-done, and a rerun of a day replaces the
+partition as a whole (idempotent). Files of superseded or crashed runs are removed after commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from cosmo.catalog import Dataset, get_dataset
+from cosmo.errors import DataError
+
+MANIFEST = "_manifest.json"
+
+
+def partition_name(ds: dt.date | str) -> str:
+    return f"ds={as_date(ds).isoformat()}"
+
+
+def as_date(ds: dt.date | str) -> dt.date:
+    if isinstance(ds, dt.datetime):
+        return ds.date()
+    if isinstance(ds, dt.date):
+        return ds
+    try:
+        return dt.date.fromisoformat(str(ds))
+    except ValueError:
+        raise ValueError(f"run date must be YYYY-MM-DD, got {ds!r}") from None
+
+
+def conform(table: pa.Table, dataset: Dataset, *, origin: str = "<table>") -> pa.Table:
+    """Select and cast ``table`` to the dataset's schema, naming any missing or bad field."""
+    columns = []
+    for schema_field in dataset.schema:
+        if schema_field.name not in table.column_names:
+            raise DataError(
+                f"missing column for dataset {dataset.name}", file=origin, field=schema_field.name
+            )
+        column = table.column(schema_field.name)
+        if not column.type.equals(schema_field.type):
+            try:
+                column = column.cast(schema_field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise DataError(
+                    f"cannot read as {schema_field.type}: {exc}", file=origin, field=schema_field.name
+                ) from None
+        if not schema_field.nullable and column.null_count:
+            first_null = next(i for i, v in enumerate(column.is_null().to_pylist()) if v)
+            raise DataError("required value is missing", file=origin, row=first_null, field=schema_field.name)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=dataset.schema)
+
+
+@dataclass
+class Storage:
+    """Datasets under one root (a local path or an fsspec URI)."""
+
+    root: str
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fs, self._root_path = fsspec.core.url_to_fs(self.root, **self.storage_options)
+        self._root_path = self._root_path.rstrip("/")
+
+    @classmethod
+    def from_settings(cls, settings) -> Storage:
+        return cls(settings.storage.root, dict(settings.storage.storage_options))
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    # -- locations -------------------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return "/".join([self._root_path, *parts])
+
+    def uri(self, path: str) -> str:
+        """A URI for a path of this store, as users and other tools see it."""
+        if self.is_local:
+            return path
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        return f"{protocol}://{path}"
+
+    def partition_path(self, dataset: str | Dataset, ds: dt.date | str) -> str:
+        name = dataset if isinstance(dataset, str) else dataset.name
+        return self.path(name, partition_name(ds))
+
+    def partition_uri(self, dataset: str | Dataset, ds: dt.date | str) -> str:
+        return self.uri(self.partition_path(dataset, ds))
+
+    # -- reading ---------------------------------------------------------------------------
+    def manifest(self, dataset: str | Dataset, ds: dt.date | str) -> dict | None:
+        path = f"{self.partition_path(dataset, ds)}/{MANIFEST}"
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "rb") as handle:
+            return json.load(handle)
+
+    def has_partition(self, dataset: str | Dataset, ds: dt.date | str) -> bool:
+        return self.manifest(dataset, ds) is not None
+
+    def partition_files(self, dataset: str | Dataset, ds: dt.date | str) -> list[str]:
+        manifest = self.manifest(dataset, ds)
+        if manifest is None:
+            name = dataset if isinstance(dataset, str) else dataset.name
+            raise FileNotFoundError(
+                f"no committed partition {partition_name(ds)} of dataset '{name}' under {self.root}"
+            )
+        base = self.partition_path(dataset, ds)
+        return [f"{base}/{name}" for name in manifest["files"]]
+
+    def read(self, dataset: str | Dataset, ds: dt.date | str, columns: list[str] | None = None) -> pa.Table:
+        spec = get_dataset(dataset) if isinstance(dataset, str) else dataset
+        files = self.partition_files(spec, ds)
+        if not files:
+            return spec.schema.empty_table().select(columns or spec.columns)
+        tables = [pq.read_table(f, columns=columns, filesystem=self.fs) for f in files]
+        return pa.concat_tables(tables)
+
+    def list_partitions(self, dataset: str | Dataset) -> list[dt.date]:
+        name = dataset if isinstance(dataset, str) else dataset.name
+        base = self.path(name)
+        if not self.fs.exists(base):
+            return []
+        dates = []
+        for entry in self.fs.ls(base, detail=False):
+            leaf = entry.rstrip("/").rsplit("/", 1)[-1]
+            if leaf.startswith("ds=") and self.fs.exists(f"{entry.rstrip('/')}/{MANIFEST}"):
+                dates.append(as_date(leaf[3:]))
+        return sorted(dates)
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, dataset: str | Dataset, ds: dt.date | str, table: pa.Table) -> str:
+        """Write one whole partition atomically; returns its URI."""
+        spec = get_dataset(dataset) if isinstance(dataset, str) else dataset
+        with self.writer(spec, ds) as writer:
+            writer.write(table)
+        return writer.uri
+
+    @contextmanager
+    def writer(self, dataset: str | Dataset, ds: dt.date | str, *, rows_per_file: int = 2_000_000
+               ) -> Iterator[PartitionWriter]:
+        """Stream batches into a partition; committed on normal exit, discarded on error."""
+        spec = get_dataset(dataset) if isinstance(dataset, str) else dataset
+        writer = PartitionWriter(self, spec, as_date(ds), rows_per_file=rows_per_file)
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+
+    def put_bytes(self, path: str, payload: bytes) -> None:
+        """Write a small object atomically (reports, manifests)."""
+        if self.is_local:
+            tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+            with open(tmp, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        else:  # one PUT: object stores make it visible whole or not at all
+            self.fs.pipe_file(path, payload)
+
+
+class PartitionWriter:
+    """Writes part files for one run; :meth:`commit` publishes them through the manifest."""
+
+    def __init__(self, storage: Storage, dataset: Dataset, ds: dt.date, *, rows_per_file: int) -> None:
+        self.storage = storage
+        self.dataset = dataset
+        self.ds = ds
+        self.rows_per_file = rows_per_file
+        self.run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.base = storage.partition_path(dataset, ds)
+        self.uri = storage.uri(self.base)
+        self.files: list[str] = []
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._rows_in_file = 0
+        storage.fs.makedirs(self.base, exist_ok=True)
+
+    def write(self, data: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]) -> None:
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        elif not isinstance(data, pa.Table):
+            for batch in data:
+                self.write(batch)
+            return
+        table = conform(data, self.dataset)
+        if table.num_rows == 0:
+            return
+        if self._writer is None or self._rows_in_file >= self.rows_per_file:
+            self._open_next()
+        self._writer.write_table(table)
+        self._rows_in_file += table.num_rows
+        self.rows += table.num_rows
+
+    def _open_next(self) -> None:
+        self._close_current()
+        name = f"part-{self.run_id}-{len(self.files):05d}.parquet"
+        self.files.append(name)
+        self._writer = pq.ParquetWriter(
+            f"{self.base}/{name}", self.dataset.schema, filesystem=self.storage.fs, compression="zstd"
+        )
+        self._rows_in_file = 0
+
+    def _close_current(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def commit(self) -> None:
+        self._close_current()
+        manifest = {
+            "dataset": self.dataset.name,
+            "ds": self.ds.isoformat(),
+            "run_id": self.run_id,
+            "files": self.files,
+            "rows": self.rows,
+            "columns": self.dataset.columns,
+            "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        self.storage.put_bytes(f"{self.base}/{MANIFEST}", json.dumps(manifest, indent=2).encode())
+        self._remove_uncommitted(keep=set(self.files))
+
+    def abort(self) -> None:
+        self._close_current()
+        for name in self.files:
+            path = f"{self.base}/{name}"
+            if self.storage.fs.exists(path):
+                self.storage.fs.rm(path)
+
+    def _remove_uncommitted(self, keep: set[str]) -> None:
+        for entry in self.storage.fs.ls(self.base, detail=False):
+            leaf = entry.rstrip("/").rsplit("/", 1)[-1]
+            if leaf.startswith("part-") and leaf not in keep:
+                self.storage.fs.rm(entry)
+
+
+def write_parquet_atomic(fs: fsspec.AbstractFileSystem, path: str, tables: pa.Table | Iterable[pa.Table],
+                         schema: pa.Schema) -> int:
+    """Write one Parquet file from a table or a stream of tables, visible only when complete.
+
+    Locally the file is written under a temporary name and renamed; on object stores the
+    upload is completed in one step. Returns the number of rows written.
+    """
+    if isinstance(tables, pa.Table):
+        tables = [tables]
+    local = isinstance(fs, LocalFileSystem)
+    target = f"{path}.tmp-{uuid.uuid4().hex}" if local else path
+    parent = path.rsplit("/", 1)[0]
+    fs.makedirs(parent, exist_ok=True)
+    rows = 0
+    try:
+        with pq.ParquetWriter(target, schema, filesystem=fs, compression="zstd") as writer:
+            for table in tables:
+                writer.write_table(table.cast(schema))
+                rows += table.num_rows
+    except BaseException:
+        if local and fs.exists(target):
+            fs.rm(target)
+        raise
+    if local:
+        os.replace(target, path)
+    return rows
+
+
+def is_data_file(path: str) -> bool:
+    """Parquet data files, not temporary, hidden or marker files."""
+    leaf = path.rstrip("/").rsplit("/", 1)[-1]
+    return leaf.endswith(".parquet") and not leaf.startswith(("_", "."))

@@ -1,0 +1,115 @@
+"""Steps of the daily refresh. Each takes the run date and configuration overrides (plain data,
+so Airflow can pass them) and returns the URIs of what it wrote. They compose library calls and
+hold no logic of their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from cosmo.behaviours.ingest import ingest_day
+from cosmo.behaviours.report import sampling_plot
+from cosmo.behaviours.sampling import sample_behaviours
+from cosmo.catalog import BEHAVIOUR_EVENTS, CO_BUY_PAIRS, DOMAIN_STATISTICS, DROPPED_PAIRS, PRODUCTS, SEARCH_BUY_PAIRS
+from cosmo.config import Settings
+from cosmo.quality import expectations_dir, validate_partition
+from cosmo.shopgen import generate_shop
+from cosmo.storage import Storage, as_date, partition_name
+
+log = logging.getLogger(__name__)
+
+BEHAVIOUR_DATASETS = (BEHAVIOUR_EVENTS.name, PRODUCTS.name)
+SAMPLE_DATASETS = (SEARCH_BUY_PAIRS.name, CO_BUY_PAIRS.name, DROPPED_PAIRS.name, DOMAIN_STATISTICS.name)
+
+
+def settings_for(overrides: dict[str, Any] | None = None) -> Settings:
+    return Settings(**(overrides or {}))
+
+
+def generate_sample_shop(ds: str, overrides: dict[str, Any] | None = None, *, progress: bool = True
+                         ) -> dict[str, str]:
+    """Write the generated shop's raw export for ``ds`` (and the days after it, per config)."""
+    settings = settings_for(overrides)
+    gen = settings.generator
+    summary = generate_shop(settings.source.uri, start=as_date(ds), days=gen.days,
+                            events_per_day=gen.events_per_day, seed=gen.seed,
+                            products_per_type=gen.products_per_type, chunk_events=gen.chunk_events,
+                            storage_options=settings.storage.storage_options, progress=progress)
+    log.info("generated shop: %s", summary)
+    return {"raw": settings.source.uri}
+
+
+def ingest(ds: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    settings = settings_for(overrides)
+    result = ingest_day(settings.source.uri, Storage.from_settings(settings), ds,
+                        source_options=settings.storage.storage_options)
+    log.info("ingested %s: %s", ds, result.rows)
+    return result.uris
+
+
+def validate(ds: str, datasets: list[str] | tuple[str, ...], overrides: dict[str, Any] | None = None
+             ) -> dict[str, str]:
+    """Run each dataset's suite on its partition; the first failure raises and stops the run."""
+    settings = settings_for(overrides)
+    storage = Storage.from_settings(settings)
+    folder = expectations_dir(settings.quality.expectations_dir)
+    uris = {}
+    for name in datasets:
+        report = validate_partition(storage, name, ds, sample_limit=settings.quality.sample_rows, folder=folder)
+        uris[name] = report.uri
+    return uris
+
+
+def sample(ds: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    settings = settings_for(overrides)
+    result = sample_behaviours(Storage.from_settings(settings), ds, settings.sampling)
+    log.info("sampled %s: kept %s, dropped %s", ds, result.kept, result.dropped)
+    return result.uris
+
+
+def report(ds: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """Publish the day's sampling summary (JSON) and plot (PNG) under ``reports/``.
+
+    Runs only after the sampled datasets passed their quality checks.
+    """
+    settings = settings_for(overrides)
+    storage = Storage.from_settings(settings)
+    statistics = storage.read(DOMAIN_STATISTICS, ds)
+    dropped_table = storage.read(DROPPED_PAIRS, ds, columns=["behaviour", "reason"])
+    dropped: dict[str, dict[str, int]] = {"search_buy": {}, "co_buy": {}}
+    counts = dropped_table.group_by(["behaviour", "reason"]).aggregate([("reason", "count")])
+    for row in sorted(counts.to_pylist(), key=lambda r: -r["reason_count"]):
+        dropped[row["behaviour"]][row["reason"]] = row["reason_count"]
+    kept = {"search_buy": storage.manifest(SEARCH_BUY_PAIRS, ds)["rows"],
+            "co_buy": storage.manifest(CO_BUY_PAIRS, ds)["rows"]}
+    summary = {
+        "ds": as_date(ds).isoformat(),
+        "kept": kept,
+        "dropped": dropped,
+        "domains": statistics.to_pylist(),
+        "datasets": {name: storage.partition_uri(name, ds) for name in (*BEHAVIOUR_DATASETS, *SAMPLE_DATASETS)},
+        "rows": {name: storage.manifest(name, ds)["rows"] for name in (*BEHAVIOUR_DATASETS, *SAMPLE_DATASETS)},
+    }
+    folder = storage.path("reports", "behaviour_sampling", partition_name(ds))
+    storage.fs.makedirs(folder, exist_ok=True)
+    storage.put_bytes(f"{folder}/summary.json", json.dumps(summary, indent=2).encode())
+    png = sampling_plot(statistics, dropped, kept, title=f"Behaviour sampling {as_date(ds)}")
+    storage.put_bytes(f"{folder}/sampling.png", png)
+    return {"summary": storage.uri(f"{folder}/summary.json"), "plot": storage.uri(f"{folder}/sampling.png")}
+
+
+def run_daily_refresh(ds: str | dt.date, overrides: dict[str, Any] | None = None, *, generate: bool = False,
+                      progress: bool = True) -> dict[str, dict[str, str]]:
+    """The whole refresh in-process, in DAG order (what `cosmo refresh` runs)."""
+    ds = as_date(ds).isoformat()
+    outputs: dict[str, dict[str, str]] = {}
+    if generate:
+        outputs["generate"] = generate_sample_shop(ds, overrides, progress=progress)
+    outputs["ingest"] = ingest(ds, overrides)
+    outputs["validate_behaviours"] = validate(ds, BEHAVIOUR_DATASETS, overrides)
+    outputs["sample"] = sample(ds, overrides)
+    outputs["validate_samples"] = validate(ds, SAMPLE_DATASETS, overrides)
+    outputs["report"] = report(ds, overrides)
+    return outputs
