@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -26,8 +26,15 @@ from pydantic_settings import (
 CONFIG_FILE_ENV = "COSMO_CONFIG"
 
 
-class StorageSettings(BaseModel):
+class Section(BaseModel):
+    """A configuration section: misspelt keys are errors, defaults are validated too."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class StorageSettings(Section):
     """Where datasets live: a local folder (embedded) or an ``s3://`` prefix (production)."""
+
 
     root: str = Field(
         default=".cosmo/data",
@@ -46,7 +53,7 @@ class StorageSettings(BaseModel):
         return str(Path(value).expanduser().resolve())
 
 
-class SourceSettings(BaseModel):
+class SourceSettings(Section):
     """The behaviour logs the daily refresh ingests."""
 
     format: Literal["generated", "esci", "intentionqa", "amazon_m2"] = Field(
@@ -59,7 +66,7 @@ class SourceSettings(BaseModel):
     )
 
 
-class GeneratorSettings(BaseModel):
+class GeneratorSettings(Section):
     """The sample shop that `cosmo data generate` writes."""
 
     seed: int = Field(default=7, description="Random seed: the same seed gives the same shop.")
@@ -71,7 +78,7 @@ class GeneratorSettings(BaseModel):
     )
 
 
-class SamplingSettings(BaseModel):
+class SamplingSettings(Section):
     """Behaviour sampling (COSMO paper 3.2.1). Every rule is a parameter here."""
 
     # search-buy
@@ -162,7 +169,7 @@ class SamplingSettings(BaseModel):
     threads: int = Field(default=2, ge=1, description="Threads for the sampling engine.")
 
 
-class QualitySettings(BaseModel):
+class QualitySettings(Section):
     expectations_dir: str | None = Field(
         default=None,
         description="Folder of Great Expectations suites; defaults to the project's expectations/.",
@@ -174,7 +181,7 @@ class QualitySettings(BaseModel):
     )
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(Section):
     """Model locations. Never a hub id: a local path, or None for the packaged default."""
 
     teacher_path: str | None = Field(
@@ -185,14 +192,14 @@ class ModelSettings(BaseModel):
     )
 
 
-class AwsSettings(BaseModel):
+class AwsSettings(Section):
     region: str | None = Field(default=None, description="AWS region; None: the standard chain.")
     endpoint_url: str | None = Field(
         default=None, description="Override for S3-compatible or local endpoints (tests, MinIO)."
     )
 
 
-class TrackingSettings(BaseModel):
+class TrackingSettings(Section):
     """MLflow tracking and model registry."""
 
     uri: str | None = Field(
@@ -203,14 +210,14 @@ class TrackingSettings(BaseModel):
     )
 
 
-class RaySettings(BaseModel):
+class RaySettings(Section):
     address: str | None = Field(
         default=None,
         description="Ray Jobs API address (http://head:8265) for cluster runs; None: local Ray.",
     )
 
 
-class ServingSettings(BaseModel):
+class ServingSettings(Section):
     """COSMO-LM endpoint with the asynchronous contract (submit, then poll an output location)."""
 
     backend: Literal["local", "sagemaker"] = Field(default="local", description="Endpoint kind.")
@@ -226,7 +233,7 @@ class ServingSettings(BaseModel):
     )
 
 
-class FeatureStoreSettings(BaseModel):
+class FeatureStoreSettings(Section):
     backend: Literal["embedded", "sagemaker"] = Field(default="embedded", description="Store kind.")
     feature_group_names: dict[str, str] = Field(
         default_factory=dict,
@@ -234,7 +241,7 @@ class FeatureStoreSettings(BaseModel):
     )
 
 
-class CacheSettings(BaseModel):
+class CacheSettings(Section):
     """Async cache store in front of the endpoint. The Redis auth token comes from the
     environment (COSMO_CACHE__REDIS_AUTH_TOKEN, e.g. injected from Secrets Manager), never a file."""
 

@@ -92,10 +92,7 @@ class Storage:
 
     def uri(self, path: str) -> str:
         """A URI for a path of this store, as users and other tools see it."""
-        if self.is_local:
-            return path
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return f"{protocol}://{path}"
+        return path if self.is_local else self.fs.unstrip_protocol(path)
 
     def partition_path(self, dataset: str | Dataset, ds: dt.date | str) -> str:
         name = dataset if isinstance(dataset, str) else dataset.name

@@ -63,13 +63,13 @@ def check_events(batch: pa.Table, file: str, row_offset: int) -> pa.Table:
         bad = event_type[_first_true(unknown)].as_py()
         fail(unknown, "event_type", f"unknown event type {bad!r}; expected one of {', '.join(EVENT_TYPES)}")
     query = table.column("query")
-    missing_query = pc.and_(pc.is_in(event_type, value_set=pa.array(NEEDS_QUERY)),
-                            pc.or_(pc.is_null(query), pc.equal(pc.utf8_trim_whitespace(query), "")))
+    missing_query = pc.and_kleene(pc.is_in(event_type, value_set=pa.array(NEEDS_QUERY)),
+                            pc.or_kleene(pc.is_null(query), pc.equal(pc.utf8_trim_whitespace(query), "")))
     if pc.any(missing_query).as_py():
         fail(missing_query, "query", "a search event needs a non-empty query")
     product = table.column("product_id")
-    missing_product = pc.and_(pc.is_in(event_type, value_set=pa.array(NEEDS_PRODUCT)),
-                              pc.or_(pc.is_null(product), pc.equal(product, "")))
+    missing_product = pc.and_kleene(pc.is_in(event_type, value_set=pa.array(NEEDS_PRODUCT)),
+                              pc.or_kleene(pc.is_null(product), pc.equal(product, "")))
     if pc.any(missing_product).as_py():
         fail(missing_product, "product_id", "a view, click, add-to-cart or purchase needs a product_id")
     return table

@@ -27,7 +27,7 @@ def load_sessions(path: str | Path, next_item_path: str | Path | None = None) ->
     if pc.any(empty).as_py():
         raise DataError("empty session", file=path, row=int(pc.index(empty, True).as_py()), field="prev_items")
     flat = pc.list_flatten(items)
-    bad = pc.or_(pc.is_null(flat), pc.equal(flat, ""))
+    bad = pc.or_kleene(pc.is_null(flat), pc.equal(flat, ""))
     if pc.any(bad).as_py():
         position = int(pc.index(bad, True).as_py())
         row = int(pc.index(pc.greater(pc.cumulative_sum(lengths), position), True).as_py())

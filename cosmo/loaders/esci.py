@@ -48,7 +48,7 @@ def load_esci(path: str | Path, *, assume_label: str | None = None, locale: str 
                             file=path, row=row, field="esci_label")
     for column in ("query", "product_id", title_column):
         values = table.column(column).cast(pa.string())
-        empty = pc.or_(pc.is_null(values), pc.equal(pc.utf8_trim_whitespace(values), ""))
+        empty = pc.or_kleene(pc.is_null(values), pc.equal(pc.utf8_trim_whitespace(values), ""))
         if pc.any(empty).as_py():
             row = int(pc.index(empty, True).as_py())
             raise DataError("required value is missing", file=path, row=row, field=column)

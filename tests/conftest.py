@@ -1,0 +1,61 @@
+"""Test-wide isolation: every store under a temporary folder, nothing written to the home
+folder, nothing fetched from a hub, and services that CI must have."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SCRATCH = Path(tempfile.mkdtemp(prefix="cosmo-tests-"))
+os.environ.update({
+    "RAY_AUTH_MODE": "disabled",
+    "CHECKPOINT_DISABLE": "1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "AIRFLOW_HOME": str(_SCRATCH / "airflow"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parent.parent / "dags"),
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+})
+# No user config leaks into tests.
+for key in [k for k in os.environ if k.startswith("COSMO_")]:
+    del os.environ[key]
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def require_or_skip(condition: bool, reason: str) -> None:
+    """Skip on a laptop without the dependency; fail in CI, where it must be there."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from cosmo.config import Settings
+
+    return Settings(storage={"root": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def storage(settings):
+    from cosmo.storage import Storage
+
+    return Storage.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    require_or_skip(SHARED_DATA.is_dir(), f"public sample data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -1,0 +1,56 @@
+"""The main job as a user runs it: `cosmo refresh --generate`, twice (reruns are idempotent)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cosmo.cli import app
+
+DAY = "2026-11-21"
+
+
+@pytest.mark.slow
+def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
+    env = {"COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COSMO_GENERATOR__EVENTS_PER_DAY": "30000",
+           "COLUMNS": "200"}
+    runner = CliRunner()
+    first = runner.invoke(app, ["refresh", "--generate", "--ds", DAY], env=env)
+    assert first.exit_code == 0, first.output
+    assert f"daily refresh for {DAY} done" in first.output
+    assert "Sampled behaviours per domain" in first.output and "Why candidate pairs were dropped" in first.output
+    summary_path = tmp_path / "data" / "reports" / "behaviour_sampling" / f"ds={DAY}" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    assert len(summary["domains"]) == 18
+    assert summary["rows"]["behaviour_events"] >= 30_000
+
+    second = runner.invoke(app, ["refresh", "--generate", "--ds", DAY], env=env)
+    assert second.exit_code == 0, second.output
+    assert json.loads(summary_path.read_text())["rows"] == summary["rows"]
+
+    listing = runner.invoke(app, ["datasets", "list"], env=env)
+    assert "search_buy_pairs" in listing.output and DAY in listing.output
+
+
+def test_refresh_without_logs_says_what_is_missing(tmp_path):
+    env = {"COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["refresh", "--ds", DAY], env=env)
+    assert result.exit_code == 1
+    assert f"no behaviour events for {DAY}" in result.output
+
+
+def test_step_and_import_commands(tmp_path, shared_data):
+    env = {"COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COLUMNS": "200"}
+    runner = CliRunner()
+    imported = runner.invoke(app, ["data", "import", "intentionqa",
+                                   str(shared_data / "intentionqa" / "task2.dev.jsonl"), "--ds", DAY], env=env)
+    assert imported.exit_code == 0, imported.output
+    ingested = runner.invoke(app, ["step", "ingest", "--ds", DAY], env=env)
+    assert ingested.exit_code == 0, ingested.output
+    assert "behaviour_events" in ingested.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("query,product_id,product_title,esci_label\ntent,B1,Tent,Q\n")
+    failed = runner.invoke(app, ["data", "import", "esci", str(bad)], env=env)
+    assert failed.exit_code == 1 and "row 0, field 'esci_label'" in failed.output

@@ -1,0 +1,42 @@
+"""The production storage path: the same refresh on S3 (moto's server on loopback)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+DAY = "2026-11-22"
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch):
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    # moto accepts any credentials; real runs use the standard AWS credential chain
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="shop-lake")
+    yield endpoint
+    server.stop()
+
+
+@pytest.mark.slow
+def test_daily_refresh_on_s3(s3_endpoint):
+    from cosmo.storage import Storage
+    from tasks.daily_refresh import run_daily_refresh
+
+    options = {"endpoint_url": s3_endpoint}
+    overrides = {"storage": {"root": "s3://shop-lake/cosmo", "storage_options": options},
+                 "generator": {"events_per_day": 10_000}}
+    outputs = run_daily_refresh(DAY, overrides, generate=True, progress=False)
+    assert outputs["sample"]["search_buy_pairs"] == "s3://shop-lake/cosmo/search_buy_pairs/ds=2026-11-22"
+    storage = Storage("s3://shop-lake/cosmo", options)
+    assert storage.read("search_buy_pairs", DAY).num_rows > 0
+    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
+        Bucket="shop-lake", Prefix="cosmo/search_buy_pairs/")["Contents"]]
+    assert any(k.endswith("_manifest.json") for k in keys)
+    assert outputs["report"]["plot"].startswith("s3://shop-lake/cosmo/reports/")
