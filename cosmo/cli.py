@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -94,7 +94,7 @@ def data_generate(ds: DateOption = "", config: ConfigOption = None,
     console.print(f"[green]generated[/green] in {time.perf_counter() - started:.1f}s: {summary}")
 
 
-class PublicFormat(str, Enum):
+class PublicFormat(StrEnum):
     esci = "esci"
     intentionqa = "intentionqa"
     amazon_m2 = "amazon-m2"
@@ -134,7 +134,7 @@ def data_import(fmt: Annotated[PublicFormat, typer.Argument(help="Format of the 
         console.print(f"[green]wrote[/green] {kind}: {location}")
 
 
-class Step(str, Enum):
+class Step(StrEnum):
     ingest = "ingest"
     validate_behaviours = "validate-behaviours"
     sample = "sample"

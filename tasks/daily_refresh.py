@@ -12,7 +12,14 @@ from typing import Any
 from cosmo.behaviours.ingest import ingest_day
 from cosmo.behaviours.report import sampling_plot
 from cosmo.behaviours.sampling import sample_behaviours
-from cosmo.catalog import BEHAVIOUR_EVENTS, CO_BUY_PAIRS, DOMAIN_STATISTICS, DROPPED_PAIRS, PRODUCTS, SEARCH_BUY_PAIRS
+from cosmo.catalog import (
+    BEHAVIOUR_EVENTS,
+    CO_BUY_PAIRS,
+    DOMAIN_STATISTICS,
+    DROPPED_PAIRS,
+    PRODUCTS,
+    SEARCH_BUY_PAIRS,
+)
 from cosmo.config import Settings
 from cosmo.quality import expectations_dir, validate_partition
 from cosmo.shopgen import generate_shop

