@@ -24,8 +24,8 @@ os.environ.update({
     "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parent.parent / "dags"),
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
 })
-# No user config leaks into tests.
-for key in [k for k in os.environ if k.startswith("COSMO_")]:
+# No user config leaks into tests (tool locations for the infra tests excepted).
+for key in [k for k in os.environ if k.startswith("COSMO_") and k not in ("COSMO_CHECKOV", "COSMO_TERRAFORM")]:
     del os.environ[key]
 
 REPO = Path(__file__).resolve().parent.parent

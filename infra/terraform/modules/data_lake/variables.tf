@@ -4,7 +4,7 @@ variable "name_prefix" {
 
   validation {
     condition     = can(regex("^[a-z0-9][a-z0-9-]{1,18}[a-z0-9]$", var.name_prefix))
-    error_message = "name_prefix must be 3-20 characters of lowercase letters, digits and '-'."
+    error_message = "The name_prefix must be 3-20 characters of lowercase letters, digits and '-'."
   }
 }
 
@@ -32,7 +32,7 @@ variable "raw_retention_days" {
 
   validation {
     condition     = var.raw_retention_days >= 90
-    error_message = "raw_retention_days must be at least 90 (the raw bucket moves objects to GLACIER_IR after 90 days)."
+    error_message = "The raw_retention_days must be at least 90 (the raw bucket moves objects to GLACIER_IR after 90 days)."
   }
 }
 
@@ -43,7 +43,7 @@ variable "noncurrent_version_retention_days" {
 
   validation {
     condition     = var.noncurrent_version_retention_days >= 1
-    error_message = "noncurrent_version_retention_days must be at least 1."
+    error_message = "The noncurrent_version_retention_days must be at least 1."
   }
 }
 
@@ -54,7 +54,7 @@ variable "model_version_retention_days" {
 
   validation {
     condition     = var.model_version_retention_days >= 1
-    error_message = "model_version_retention_days must be at least 1."
+    error_message = "The model_version_retention_days must be at least 1."
   }
 }
 
@@ -84,7 +84,7 @@ variable "access_log_retention_days" {
 
   validation {
     condition     = var.access_log_retention_days >= 1
-    error_message = "access_log_retention_days must be at least 1."
+    error_message = "The access_log_retention_days must be at least 1."
   }
 }
 

@@ -4,7 +4,7 @@ variable "name_prefix" {
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,39}$", var.name_prefix))
-    error_message = "name_prefix must be 1-40 alphanumeric characters or hyphens."
+    error_message = "The name_prefix must be 1-40 alphanumeric characters or hyphens."
   }
 }
 
@@ -24,7 +24,7 @@ variable "offline_store_s3_uri" {
 
   validation {
     condition     = can(regex("^s3://[a-z0-9.-]+(/.*)?$", var.offline_store_s3_uri))
-    error_message = "offline_store_s3_uri must be an s3:// URI."
+    error_message = "The offline_store_s3_uri must be an s3:// URI."
   }
 }
 
@@ -35,7 +35,7 @@ variable "table_format" {
 
   validation {
     condition     = contains(["Iceberg", "Glue"], var.table_format)
-    error_message = "table_format must be Iceberg or Glue."
+    error_message = "The table_format must be Iceberg or Glue."
   }
 }
 
@@ -52,7 +52,7 @@ variable "online_ttl_days" {
 
   validation {
     condition     = var.online_ttl_days == null ? true : var.online_ttl_days >= 1
-    error_message = "online_ttl_days must be at least 1."
+    error_message = "The online_ttl_days must be at least 1."
   }
 }
 

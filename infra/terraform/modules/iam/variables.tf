@@ -4,7 +4,7 @@ variable "name_prefix" {
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9+=,.@_-]{1,32}$", var.name_prefix))
-    error_message = "name_prefix must be 1-32 IAM name characters."
+    error_message = "The name_prefix must be 1-32 IAM name characters."
   }
 }
 

@@ -20,7 +20,7 @@ variable "deletion_window_in_days" {
 
   validation {
     condition     = var.deletion_window_in_days >= 7 && var.deletion_window_in_days <= 30
-    error_message = "deletion_window_in_days must be between 7 and 30."
+    error_message = "The deletion_window_in_days must be between 7 and 30."
   }
 }
 

@@ -3,7 +3,6 @@ data "aws_caller_identity" "current" {}
 resource "aws_s3_bucket" "this" {
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice left to the account owner; lake data is rebuilt from the raw logs and versioning guards against deletes.
   #checkov:skip=CKV2_AWS_62:No consumer of S3 event notifications: the pipeline is scheduled by Airflow and async results are announced on SNS by SageMaker.
-  #checkov:skip=CKV_AWS_18:Server access logging is configured by aws_s3_bucket_logging.this whenever var.access_logging is set; it is null only for the log target bucket, which cannot log to itself.
   #checkov:skip=CKV_AWS_145:Default encryption is SSE-KMS with a customer managed key; only the access log target bucket uses AES256 because S3 server access logging does not support SSE-KMS targets.
   bucket        = var.bucket
   force_destroy = var.force_destroy
@@ -12,7 +11,7 @@ resource "aws_s3_bucket" "this" {
   lifecycle {
     precondition {
       condition     = var.sse_algorithm != "aws:kms" || var.kms_key_arn != null
-      error_message = "kms_key_arn is required when sse_algorithm is aws:kms."
+      error_message = "The kms_key_arn is required when sse_algorithm is aws:kms."
     }
   }
 }

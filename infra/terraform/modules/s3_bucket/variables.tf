@@ -15,7 +15,7 @@ variable "sse_algorithm" {
 
   validation {
     condition     = contains(["aws:kms", "AES256"], var.sse_algorithm)
-    error_message = "sse_algorithm must be aws:kms or AES256."
+    error_message = "The sse_algorithm must be aws:kms or AES256."
   }
 }
 
@@ -62,7 +62,7 @@ variable "abort_incomplete_multipart_upload_days" {
 
   validation {
     condition     = var.abort_incomplete_multipart_upload_days >= 1
-    error_message = "abort_incomplete_multipart_upload_days must be at least 1."
+    error_message = "The abort_incomplete_multipart_upload_days must be at least 1."
   }
 }
 

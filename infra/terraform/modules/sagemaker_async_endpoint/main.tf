@@ -35,7 +35,6 @@ resource "aws_sagemaker_model" "this" {
 }
 
 resource "aws_sagemaker_endpoint_configuration" "this" {
-  #checkov:skip=CKV_AWS_98:The ML storage volume key is set for EBS-backed instance types; instance types with local NVMe storage (ml.g5 and the other GPU types used for COSMO-LM) reject a KMS key because their instance store is hardware encrypted. Async outputs are always encrypted with the CMK (output_config.kms_key_id).
   # name_prefix + create_before_destroy: a changed configuration is created under a new name,
   # the endpoint is updated to it, then the old configuration is deleted.
   name_prefix = "${var.name}-"

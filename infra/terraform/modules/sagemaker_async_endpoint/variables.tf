@@ -4,7 +4,7 @@ variable "name" {
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,39}$", var.name))
-    error_message = "name must be 1-40 alphanumeric characters or hyphens (room is left for generated suffixes)."
+    error_message = "The name must be 1-40 alphanumeric characters or hyphens (room is left for generated suffixes)."
   }
 }
 
@@ -25,7 +25,7 @@ variable "model_data_url" {
 
   validation {
     condition     = var.model_data_url == null || can(regex("^s3://", var.model_data_url))
-    error_message = "model_data_url must be an s3:// URI."
+    error_message = "The model_data_url must be an s3:// URI."
   }
 }
 
@@ -54,7 +54,7 @@ variable "instance_type" {
 
   validation {
     condition     = startswith(var.instance_type, "ml.")
-    error_message = "instance_type must be a SageMaker instance type (ml.*)."
+    error_message = "The instance_type must be a SageMaker instance type (ml.*)."
   }
 }
 
@@ -65,7 +65,7 @@ variable "initial_instance_count" {
 
   validation {
     condition     = var.initial_instance_count >= 1
-    error_message = "initial_instance_count must be at least 1."
+    error_message = "The initial_instance_count must be at least 1."
   }
 }
 
@@ -102,7 +102,7 @@ variable "s3_output_path" {
 
   validation {
     condition     = can(regex("^s3://", var.s3_output_path))
-    error_message = "s3_output_path must be an s3:// URI."
+    error_message = "The s3_output_path must be an s3:// URI."
   }
 }
 
@@ -112,7 +112,7 @@ variable "s3_failure_path" {
 
   validation {
     condition     = can(regex("^s3://", var.s3_failure_path))
-    error_message = "s3_failure_path must be an s3:// URI."
+    error_message = "The s3_failure_path must be an s3:// URI."
   }
 }
 
@@ -123,7 +123,7 @@ variable "max_concurrent_invocations_per_instance" {
 
   validation {
     condition     = var.max_concurrent_invocations_per_instance >= 1 && var.max_concurrent_invocations_per_instance <= 1000
-    error_message = "max_concurrent_invocations_per_instance must be between 1 and 1000."
+    error_message = "The max_concurrent_invocations_per_instance must be between 1 and 1000."
   }
 }
 
@@ -157,7 +157,7 @@ variable "autoscaling" {
 
   validation {
     condition     = var.autoscaling.target_backlog_per_instance > 0
-    error_message = "target_backlog_per_instance must be positive."
+    error_message = "The target_backlog_per_instance must be positive."
   }
 }
 
