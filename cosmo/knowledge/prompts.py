@@ -1,0 +1,106 @@
+"""Relation-aware QA prompts (COSMO paper 3.2.2, Figure 3).
+
+A prompt is the task description, optional in-context examples, the behaviour, the question,
+and the partial answer that ends in "1." so the model continues a numbered list. It is built as
+chat messages whose last (assistant) message is the partial answer, so chat models continue it.
+Templates are versioned: every candidate records ``PROMPT_VERSION``. Prompts of one template
+share everything up to the behaviour, which backends exploit to compute that prefix once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cosmo.knowledge.relations import Relation, get_relation
+
+PROMPT_VERSION = "fig3-v1"
+
+TASK = {
+    "search_buy": ("You explain the commonsense reasons behind online shopping behaviour. A customer "
+                   "searched for a query and then bought a product. Answer the question with a numbered "
+                   "list of short phrases, one per line, general enough to hold for many customers."),
+    "co_buy": ("You explain the commonsense reasons behind online shopping behaviour. A customer bought "
+               "two products together. Answer the question about the common reason for buying both, with "
+               "a numbered list of short phrases, one per line."),
+}
+
+# Two worked examples per behaviour type: small models need them to answer rather than repeat.
+EXAMPLES = {
+    "search_buy": (
+        ("winter camping", "Coleman Zero-Degree Mummy Sleeping Bag",
+         {"USED_FOR_EVE": ["camping in cold weather", "backpacking trips", "sleeping outdoors in winter"],
+          "USED_FOR_AUD": ["campers", "hikers", "outdoor enthusiasts"],
+          "_": ["staying warm at night", "sleeping outdoors", "camping in cold weather"]}),
+        ("baby shower gift", "Organic Muslin Swaddle Blanket",
+         {"USED_FOR_EVE": ["baby showers", "welcoming a newborn", "gift giving"],
+          "USED_FOR_AUD": ["newborn babies", "new parents", "expecting mothers"],
+          "_": ["swaddling a newborn", "a gift for new parents", "keeping a baby warm"]}),
+    ),
+    "co_buy": (
+        ("Waterproof Leather Hiking Boots", "Collapsible Carbon Trekking Poles",
+         {"USED_FOR_EVE": ["hiking", "mountain trekking", "backpacking trips"],
+          "USED_FOR_AUD": ["hikers", "backpackers", "mountain walkers"],
+          "_": ["hiking on rough trails", "walking in the mountains", "outdoor adventures"]}),
+        ("Non-Slip Extra-Thick Yoga Mat", "High-Waisted Seamless Yoga Pants",
+         {"USED_FOR_EVE": ["yoga classes", "home workouts", "stretching sessions"],
+          "USED_FOR_AUD": ["yoga practitioners", "fitness enthusiasts", "women who exercise"],
+          "_": ["practicing yoga", "working out at home", "staying fit"]}),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    prompt_id: str
+    template_id: str
+    behaviour: str
+    relation: str
+    head: str
+    product_id: str
+    messages: tuple[dict, ...]
+
+    @property
+    def answer_prefix(self) -> str:
+        return self.messages[-1]["content"]
+
+
+def describe(behaviour: str, head: str, title: str) -> str:
+    if behaviour == "search_buy":
+        return f'Behaviour: A customer searched "{head}" and bought "{title}".'
+    return f'Behaviour: A customer bought "{head}" and "{title}" together.'
+
+
+def _example_answer(relation: Relation, answers: dict) -> list[str]:
+    return answers.get(relation.name, answers["_"])
+
+
+def template_id(behaviour: str, relation: str, few_shot: int) -> str:
+    return f"{PROMPT_VERSION}/{behaviour}/{relation}/shots={few_shot}"
+
+
+def build_prompt(behaviour: str, relation_name: str, head: str, head_title: str, product_id: str,
+                 product_title: str, *, few_shot: int = 2) -> Prompt:
+    """One prompt. For co-buy, ``head`` and ``product_id`` are the two product ids."""
+    if behaviour not in TASK:
+        raise ValueError(f"unknown behaviour type {behaviour!r}; expected search_buy or co_buy")
+    relation = get_relation(relation_name)
+    question = f"Question: {relation.question(behaviour)}"
+    parts = [TASK[behaviour], ""]
+    for first, second, answers in EXAMPLES[behaviour][:few_shot]:
+        items = "\n".join(f"{i}. {a}" for i, a in enumerate(_example_answer(relation, answers), start=1))
+        parts += [describe(behaviour, first, second), question,
+                  f"Answer: {relation.answer_prefix(behaviour)} {items}", ""]
+    parts += [describe(behaviour, head_title, product_title), question]
+    answer = f"{relation.answer_prefix(behaviour)} 1."
+    tid = template_id(behaviour, relation_name, few_shot)
+    key = "|".join((tid, head, product_id))
+    return Prompt(
+        prompt_id=hashlib.sha1(key.encode()).hexdigest()[:16],
+        template_id=tid,
+        behaviour=behaviour,
+        relation=relation_name,
+        head=head,
+        product_id=product_id,
+        messages=({"role": "user", "content": "\n".join(parts)}, {"role": "assistant", "content": answer}),
+    )
