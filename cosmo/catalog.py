@@ -143,6 +143,48 @@ DOMAIN_STATISTICS = Dataset(
     "Per-domain statistics of the sampled behaviours (like the paper's Table 3).",
 )
 
+KNOWLEDGE_CANDIDATES = Dataset(
+    "knowledge_candidates",
+    _schema(
+        ("candidate_id", pa.string(), False),
+        ("prompt_id", pa.string(), False),
+        ("behaviour", pa.string(), False),
+        ("relation", pa.string(), False),
+        ("head", pa.string(), False),
+        ("head_text", pa.string(), False),
+        ("product_id", pa.string(), False),
+        ("product_text", pa.string(), False),
+        ("tail", pa.string(), True),
+        ("tail_raw", pa.string(), False),
+        ("rank", pa.int32(), False),
+        ("parse_status", pa.string(), False),
+        ("generation", pa.string(), True),
+        ("finish_reason", pa.string(), False),
+        ("output_tokens", pa.int32(), False),
+        ("model", pa.string(), False),
+        ("backend", pa.string(), False),
+        ("prompt_version", pa.string(), False),
+        ("template_id", pa.string(), False),
+        ("sampling_params", pa.string(), False),
+        ("generated_at", pa.timestamp("ms", tz="UTC"), False),
+    ),
+    "LLM answers to relation-aware prompts, parsed into (head, relation, tail) candidates with provenance. "
+    "For search-buy the head is the query; for co-buy it is the first product. Rows whose generation "
+    "gave no tail keep parse_status saying why.",
+)
+
+RELATION_PATTERNS = Dataset(
+    "relation_patterns",
+    _schema(
+        ("seed_relation", pa.string(), False),
+        ("pattern", pa.string(), False),
+        ("count", pa.int64(), False),
+        ("share", pa.float64(), False),
+        ("examples", pa.list_(pa.string()), False),
+    ),
+    "Frequent predicate patterns in generations under the seed relations: material for new relations.",
+)
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
@@ -154,6 +196,8 @@ DATASETS: dict[str, Dataset] = {
         CO_BUY_PAIRS,
         DROPPED_PAIRS,
         DOMAIN_STATISTICS,
+        KNOWLEDGE_CANDIDATES,
+        RELATION_PATTERNS,
     )
 }
 

@@ -168,8 +168,10 @@ def run_step(step: Annotated[Step, typer.Argument(help="Which step of the daily 
 @app.command("refresh")
 def refresh(ds: DateOption = "", config: ConfigOption = None,
             generate: Annotated[bool, typer.Option(help="Generate the sample shop's logs for the date first.")
-                                ] = False) -> None:
-    """Run the daily refresh end to end in this process: ingest, validate, sample, validate, report."""
+                                ] = False,
+            candidates: Annotated[bool, typer.Option(help="Also generate knowledge candidates with the LLM.")
+                                  ] = True) -> None:
+    """Run the daily refresh end to end: ingest, validate, sample, validate, report, generate candidates."""
     from cosmo.behaviours.report import render
     from tasks.daily_refresh import run_daily_refresh
 
@@ -177,7 +179,7 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
     day = ds or _today()
     started = time.perf_counter()
     try:
-        outputs = run_daily_refresh(day, _overrides(settings), generate=generate)
+        outputs = run_daily_refresh(day, _overrides(settings), generate=generate, candidates=candidates)
     except (CosmoError, FileNotFoundError) as error:
         _fail(error)
     import fsspec
@@ -196,8 +198,67 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
     for name in summary["datasets"]:
         written.add_row(name, f"{summary['rows'][name]:,}", summary["datasets"][name])
     written.add_row("report", "", outputs["report"]["plot"])
+    if candidates:
+        storage = Storage.from_settings(settings)
+        for name in ("knowledge_candidates", "relation_patterns"):
+            written.add_row(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
     console.print(written)
+    if candidates:
+        _print_candidates(Storage.from_settings(settings), day)
     console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
+
+
+def _print_candidates(storage, day: str) -> None:
+    table = storage.read("knowledge_candidates", day,
+                         columns=["behaviour", "relation", "head_text", "product_text", "tail", "parse_status"])
+    counts = Table(title="Knowledge candidates by relation")
+    for column in ("behaviour", "relation", "candidates", "parsed", "unparsed"):
+        counts.add_column(column, justify="right" if column in ("candidates", "parsed", "unparsed") else "left")
+    summary: dict[tuple[str, str], list[int]] = {}
+    for row in table.select(["behaviour", "relation", "parse_status"]).to_pylist():
+        entry = summary.setdefault((row["behaviour"], row["relation"]), [0, 0])
+        entry[0 if row["parse_status"] == "ok" else 1] += 1
+    for (behaviour, relation), (ok, bad) in sorted(summary.items()):
+        counts.add_row(behaviour, relation, f"{ok + bad:,}", f"{ok:,}", f"{bad:,}")
+    console.print(counts)
+    examples = Table(title="Some candidates")
+    for column in ("head", "product", "relation", "tail"):
+        examples.add_column(column, overflow="fold")
+    import pyarrow.compute as pc
+
+    for row in table.filter(pc.equal(table.column("parse_status"), "ok")).slice(0, 8).to_pylist():
+        examples.add_row(row["head_text"][:40], row["product_text"][:40], row["relation"], row["tail"])
+    console.print(examples)
+
+
+@app.command("generate")
+def generate(ds: DateOption = "", config: ConfigOption = None,
+             limit: Annotated[int | None, typer.Option(help="Only the first N prompts (smoke runs).")] = None) -> None:
+    """Generate knowledge candidates for a date's sampled pairs (the Ray job, on local Ray)."""
+    from ray_jobs.generate import run
+
+    settings = _settings(config)
+    try:
+        result = run(ds or _today(), settings, limit=limit)
+    except (CosmoError, FileNotFoundError) as error:
+        _fail(error)
+    console.print(f"[green]{result.candidates:,} candidates[/green] from {result.prompts:,} prompts "
+                  f"({result.generated_now:,} generated now, {result.skipped:,} already done) at {result.uri}; "
+                  f"{result.tokens_per_second:.1f} output tokens/s")
+
+
+@app.command("serve-llm")
+def serve_llm(config: ConfigOption = None,
+              host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+              port: Annotated[int, typer.Option(help="Port.")] = 8000) -> None:
+    """Serve the teacher model over an OpenAI-compatible completions API (for the http backend)."""
+    import uvicorn
+
+    from cosmo.models import teacher_model_path
+    from cosmo.serving.llm_server import create_app
+
+    settings = _settings(config)
+    uvicorn.run(create_app(str(teacher_model_path(settings)), settings.generation), host=host, port=port)
 
 
 @datasets_app.command("list")

@@ -237,7 +237,7 @@ class GenerationSettings(Section):
         default_factory=lambda: ["search_buy", "co_buy"], description="Behaviour types to generate for."
     )
     max_pairs_per_day: int | None = Field(
-        default=100, ge=1, description="Most pairs per behaviour type per day (None: all sampled pairs)."
+        default=40, ge=1, description="Most pairs per behaviour type per day (None: all sampled pairs)."
     )
     few_shot: int = Field(default=2, ge=0, le=2, description="In-context examples per prompt.")
     max_new_tokens: int = Field(default=48, ge=4, description="Most tokens generated per prompt.")

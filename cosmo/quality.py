@@ -69,7 +69,10 @@ def validate_frame(frame: pd.DataFrame, dataset: str, *, uri: str = "<frame>",
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     config = load_suite_config(dataset, folder or expectations_dir())
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # the step's own progress is shown
     suite = ExpectationSuite(name=config.get("name", dataset))
     for expectation in config["expectations"]:
         suite.add_expectation_configuration(

@@ -143,19 +143,20 @@ class Storage:
         return sorted(dates)
 
     # -- writing ---------------------------------------------------------------------------
-    def write(self, dataset: str | Dataset, ds: dt.date | str, table: pa.Table) -> str:
-        """Write one whole partition atomically; returns its URI."""
+    def write(self, dataset: str | Dataset, ds: dt.date | str, table: pa.Table, *,
+              metadata: dict | None = None) -> str:
+        """Write one whole partition atomically; returns its URI. ``metadata`` goes in the manifest."""
         spec = get_dataset(dataset) if isinstance(dataset, str) else dataset
-        with self.writer(spec, ds) as writer:
+        with self.writer(spec, ds, metadata=metadata) as writer:
             writer.write(table)
         return writer.uri
 
     @contextmanager
-    def writer(self, dataset: str | Dataset, ds: dt.date | str, *, rows_per_file: int = 2_000_000
-               ) -> Iterator[PartitionWriter]:
+    def writer(self, dataset: str | Dataset, ds: dt.date | str, *, rows_per_file: int = 2_000_000,
+               metadata: dict | None = None) -> Iterator[PartitionWriter]:
         """Stream batches into a partition; committed on normal exit, discarded on error."""
         spec = get_dataset(dataset) if isinstance(dataset, str) else dataset
-        writer = PartitionWriter(self, spec, as_date(ds), rows_per_file=rows_per_file)
+        writer = PartitionWriter(self, spec, as_date(ds), rows_per_file=rows_per_file, metadata=metadata)
         try:
             yield writer
         except BaseException:
@@ -179,8 +180,10 @@ class Storage:
 class PartitionWriter:
     """Writes part files for one run; :meth:`commit` publishes them through the manifest."""
 
-    def __init__(self, storage: Storage, dataset: Dataset, ds: dt.date, *, rows_per_file: int) -> None:
+    def __init__(self, storage: Storage, dataset: Dataset, ds: dt.date, *, rows_per_file: int,
+                 metadata: dict | None = None) -> None:
         self.storage = storage
+        self.metadata = metadata or {}
         self.dataset = dataset
         self.ds = ds
         self.rows_per_file = rows_per_file
@@ -233,6 +236,7 @@ class PartitionWriter:
             "rows": self.rows,
             "columns": self.dataset.columns,
             "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+            "metadata": self.metadata,
         }
         self.storage.put_bytes(f"{self.base}/{MANIFEST}", json.dumps(manifest, indent=2).encode())
         self._remove_uncommitted(keep=set(self.files))

@@ -8,7 +8,11 @@ Turns one day of behaviour logs into sampled search-buy and co-buy pairs for kno
 3. **validate_behaviours**: Great Expectations gate on the ingested datasets;
 4. **sample**: behaviour sampling (COSMO 3.2.1), every dropped pair kept with its reason;
 5. **validate_samples**: gate on the sampled pairs; a failure stops publishing;
-6. **report**: per-domain statistics (JSON) and plot (PNG) under `reports/`.
+6. **report**: per-domain statistics (JSON) and plot (PNG) under `reports/`;
+7. **generate_candidates**: the Ray job `ray_jobs.generate` (through the Ray Jobs API when
+   `COSMO_RAY__ADDRESS` is set, else local Ray); stopped if this task is killed or times out;
+8. **validate_candidates**: gate on the knowledge candidates;
+9. **discover_relations**: frequent predicate patterns under the seed relations.
 
 Configuration comes from `COSMO_*` variables on the workers; the `config_overrides` param
 overrides any of it for one run (e.g. `{"sampling": {"min_click_rate": 0.05}}`).
@@ -98,12 +102,31 @@ def cosmo_daily_refresh():
 
         return step(ds, _overrides(params))
 
+    @task(execution_timeout=timedelta(hours=6))
+    def generate_candidates(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import generate_candidates as step
+
+        return step(ds, _overrides(params))
+
+    @task(retries=0)
+    def validate_candidates(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import CANDIDATE_DATASETS, validate
+
+        return validate(ds, CANDIDATE_DATASETS, _overrides(params))
+
+    @task
+    def discover_relations(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import discover_relations as step
+
+        return step(ds, _overrides(params))
+
     generated = generate_sample_shop()
     ingested = ingest()
     behaviours_ok = validate_behaviours()
     sampled = sample()
     samples_ok = validate_samples()
     generated >> ingested >> behaviours_ok >> sampled >> samples_ok >> report()
+    samples_ok >> generate_candidates() >> validate_candidates() >> discover_relations()
 
 
 cosmo_daily_refresh()

@@ -17,7 +17,9 @@ from cosmo.catalog import (
     CO_BUY_PAIRS,
     DOMAIN_STATISTICS,
     DROPPED_PAIRS,
+    KNOWLEDGE_CANDIDATES,
     PRODUCTS,
+    RELATION_PATTERNS,
     SEARCH_BUY_PAIRS,
 )
 from cosmo.config import Settings
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BEHAVIOUR_DATASETS = (BEHAVIOUR_EVENTS.name, PRODUCTS.name)
 SAMPLE_DATASETS = (SEARCH_BUY_PAIRS.name, CO_BUY_PAIRS.name, DROPPED_PAIRS.name, DOMAIN_STATISTICS.name)
+CANDIDATE_DATASETS = (KNOWLEDGE_CANDIDATES.name,)
 
 
 def settings_for(overrides: dict[str, Any] | None = None) -> Settings:
@@ -107,8 +110,34 @@ def report(ds: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
     return {"summary": storage.uri(f"{folder}/summary.json"), "plot": storage.uri(f"{folder}/sampling.png")}
 
 
+def generate_candidates(ds: str, overrides: dict[str, Any] | None = None, *,
+                        timeout_seconds: float | None = None) -> dict[str, str]:
+    """Run the generation Ray job (`ray_jobs.generate`) for the date and wait for it.
+
+    Through the Jobs API when ``ray.address`` is set, else in a local child process; stopped if
+    this task is killed or times out.
+    """
+    from tasks.ray_submit import run_ray_job
+
+    settings = settings_for(overrides)
+    result = run_ray_job("ray_jobs.generate", as_date(ds).isoformat(), settings.model_dump(mode="json"),
+                         address=settings.ray.address, timeout_seconds=timeout_seconds)
+    log.info("generation for %s: %s", ds, result)
+    return {KNOWLEDGE_CANDIDATES.name: result["uri"]}
+
+
+def discover_relations(ds: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """Mine predicate patterns from the day's seed-relation generations (if any were asked)."""
+    from cosmo.knowledge.discovery import mine_patterns
+
+    settings = settings_for(overrides)
+    storage = Storage.from_settings(settings)
+    patterns = mine_patterns(storage.read(KNOWLEDGE_CANDIDATES, ds, columns=["relation", "tail"]))
+    return {RELATION_PATTERNS.name: storage.write(RELATION_PATTERNS, ds, patterns)}
+
+
 def run_daily_refresh(ds: str | dt.date, overrides: dict[str, Any] | None = None, *, generate: bool = False,
-                      progress: bool = True) -> dict[str, dict[str, str]]:
+                      progress: bool = True, candidates: bool = False) -> dict[str, dict[str, str]]:
     """The whole refresh in-process, in DAG order (what `cosmo refresh` runs)."""
     ds = as_date(ds).isoformat()
     outputs: dict[str, dict[str, str]] = {}
@@ -119,4 +148,8 @@ def run_daily_refresh(ds: str | dt.date, overrides: dict[str, Any] | None = None
     outputs["sample"] = sample(ds, overrides)
     outputs["validate_samples"] = validate(ds, SAMPLE_DATASETS, overrides)
     outputs["report"] = report(ds, overrides)
+    if candidates:
+        outputs["generate_candidates"] = generate_candidates(ds, overrides)
+        outputs["validate_candidates"] = validate(ds, CANDIDATE_DATASETS, overrides)
+        outputs["discover_relations"] = discover_relations(ds, overrides)
     return outputs

@@ -29,6 +29,8 @@ for key in [k for k in os.environ if k.startswith("COSMO_") and k not in ("COSMO
     del os.environ[key]
 
 REPO = Path(__file__).resolve().parent.parent
+# Converted models are cached inside the checkout (ignored by git), not in the home folder.
+os.environ["COSMO_MODELS__CACHE_DIR"] = str(REPO / ".cosmo" / "test-models")
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
@@ -53,6 +55,14 @@ def storage(settings):
     from cosmo.storage import Storage
 
     return Storage.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def teacher_path() -> str:
+    from cosmo.config import Settings
+    from cosmo.models import teacher_model_path
+
+    return str(teacher_model_path(Settings()))
 
 
 @pytest.fixture(scope="session")

@@ -95,25 +95,33 @@ class TransformersBackend:
 
     # -- generation ------------------------------------------------------------------------
     def generate(self, prompts: list[Prompt]) -> list[Generation]:
+        """Generations for chat prompts; prompts of one template share their prefix cache."""
+        return self._generate([p.prompt_id for p in prompts], self._encode(prompts),
+                              [p.template_id for p in prompts])
+
+    def complete(self, texts: list[str], ids: list[str] | None = None) -> list[Generation]:
+        """Generations for raw prompt texts (an OpenAI-style completions request); they share
+        whatever prefix they have in common."""
+        encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return self._generate(ids or [str(i) for i in range(len(texts))], encoded, ["request"] * len(texts))
+
+    def _generate(self, ids: list[str], encoded: list[list[int]], groups: list[str]) -> list[Generation]:
         started = time.perf_counter()
-        encoded = self._encode(prompts)
         by_template: dict[str, list[int]] = defaultdict(list)
-        for index, prompt in enumerate(prompts):
-            by_template[prompt.template_id].append(index)
+        for index, group in enumerate(groups):
+            by_template[group].append(index)
         prefix_len = {t: self._common_prefix([encoded[i] for i in rows]) for t, rows in by_template.items()}
         # Pending work in template order, shortest suffix first, so admissions share a prefix.
-        pending = [(prompts[i].template_id, i) for t in by_template
-                   for i in sorted(by_template[t], key=lambda i: len(encoded[i]))]
+        pending = [(t, i) for t in by_template for i in sorted(by_template[t], key=lambda i: len(encoded[i]))]
         results: dict[int, Generation] = {}
         try:
-            self._run(prompts, encoded, prefix_len, pending, results)
+            self._run(ids, encoded, prefix_len, pending, results)
         except (RuntimeError, ValueError) as error:  # keep the job going; the rows say why
-            log.exception("generation failed; %d of %d prompts unfinished", len(prompts) - len(results),
-                          len(prompts))
-            for index, prompt in enumerate(prompts):
-                results.setdefault(index, Generation(prompt.prompt_id, None, 0, "error", str(error)))
-        out = [results[i] for i in range(len(prompts))]
-        self.stats.prompts += len(prompts)
+            log.exception("generation failed; %d of %d prompts unfinished", len(ids) - len(results), len(ids))
+            for index, prompt_id in enumerate(ids):
+                results.setdefault(index, Generation(prompt_id, None, 0, "error", str(error)))
+        out = [results[i] for i in range(len(ids))]
+        self.stats.prompts += len(ids)
         self.stats.output_tokens += sum(g.output_tokens for g in out)
         self.stats.seconds += time.perf_counter() - started
         return out
@@ -209,7 +217,7 @@ class TransformersBackend:
         return cache, attention
 
     @torch.inference_mode()
-    def _run(self, prompts, encoded, prefix_len, pending, results) -> None:
+    def _run(self, ids, encoded, prefix_len, pending, results) -> None:
         """Continuous batching: finished rows leave at once and pending prompts take their place."""
         device = self.settings.device
         capacity = self.settings.batch_size
@@ -250,7 +258,7 @@ class TransformersBackend:
                     elif len(tokens[index]) >= self.settings.max_new_tokens:
                         done = "length"
                 if done:
-                    results[index] = self._finish(prompts[index], tokens.pop(index), done)
+                    results[index] = self._finish(ids[index], tokens.pop(index), done)
                 else:
                     keep.append(slot)
             if len(keep) < len(active):
@@ -268,8 +276,8 @@ class TransformersBackend:
                                 position_ids=last_position[:, None], past_key_values=cache, use_cache=True)
             cache, logits = output.past_key_values, output.logits[:, -1, :]
 
-    def _finish(self, prompt: Prompt, tokens: list[int], reason: str) -> Generation:
+    def _finish(self, prompt_id: str, tokens: list[int], reason: str) -> Generation:
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         for stop in self.settings.stop:
             text = text.split(stop, 1)[0]
-        return Generation(prompt.prompt_id, text, len(tokens), reason)
+        return Generation(prompt_id, text, len(tokens), reason)

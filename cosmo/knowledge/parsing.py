@@ -20,6 +20,7 @@ OK = "ok"
 EMPTY = "empty_generation"
 NO_TAIL = "no_tail"
 TRUNCATED = "truncated"
+COPIED_EXAMPLE = "copied_example"
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,13 @@ def normalise(text: str) -> str:
 
 
 def parse_generation(text: str | None, answer_prefix: str = "", *, finish_reason: str = "stop",
-                     max_tails: int = 10, max_tail_chars: int = 120) -> list[ParsedTail]:
-    """Tails of one generation, in list order; at least one row, with a status."""
+                     max_tails: int = 10, max_tail_chars: int = 120,
+                     example_tails: frozenset[str] = frozenset()) -> list[ParsedTail]:
+    """Tails of one generation, in list order; at least one row, with a status.
+
+    Tails equal to an answer of the prompt's in-context examples are kept with the status
+    ``copied_example``: small models copy them, and they say nothing about this behaviour.
+    """
     if text is None or not text.strip():
         return [ParsedTail(rank=0, tail=None, raw=text or "", status=EMPTY)]
     body = text
@@ -65,7 +71,8 @@ def parse_generation(text: str | None, answer_prefix: str = "", *, finish_reason
         if tail in seen:
             continue
         seen.add(tail)
-        tails.append(ParsedTail(rank=len(tails), tail=tail, raw=item, status=OK))
+        status = COPIED_EXAMPLE if tail in example_tails else OK
+        tails.append(ParsedTail(rank=len(tails), tail=tail, raw=item, status=status))
     if not any(t.status == OK for t in tails):
         return tails or [ParsedTail(rank=0, tail=None, raw=text, status=NO_TAIL)]
     return tails

@@ -75,6 +75,13 @@ def _example_answer(relation: Relation, answers: dict) -> list[str]:
     return answers.get(relation.name, answers["_"])
 
 
+def example_tails(behaviour: str, relation_name: str, few_shot: int) -> frozenset[str]:
+    """The answers shown in a template's examples: a tail equal to one was copied, not inferred."""
+    relation = get_relation(relation_name)
+    return frozenset(a.lower() for _, _, answers in EXAMPLES[behaviour][:few_shot]
+                     for a in _example_answer(relation, answers))
+
+
 def template_id(behaviour: str, relation: str, few_shot: int) -> str:
     return f"{PROMPT_VERSION}/{behaviour}/{relation}/shots={few_shot}"
 

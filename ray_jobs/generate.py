@@ -1,0 +1,170 @@
+"""Generate knowledge candidates for one day's sampled behaviour pairs (COSMO 3.2.2).
+
+    ray job submit --working-dir . -- python -m ray_jobs.generate --ds 2026-11-27
+    python -m ray_jobs.generate --ds 2026-11-27          # local Ray
+
+Reads ``search_buy_pairs`` and ``co_buy_pairs`` for the date, asks the configured LLM backend
+the configured relations, parses the answers and publishes ``knowledge_candidates``.
+Resumable: finished chunks are kept in a staging area keyed by date and model, so a rerun after
+a crash skips every prompt already generated; a rerun after success is a no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cosmo.catalog import CO_BUY_PAIRS, KNOWLEDGE_CANDIDATES, SEARCH_BUY_PAIRS
+from cosmo.config import Settings, load_settings
+from cosmo.generation.base import Generation
+from cosmo.generation.candidates import candidate_rows, prompts_to_table
+from cosmo.generation.prompting import prompts_for_pairs
+from cosmo.models import teacher_model_path
+from cosmo.storage import Storage, as_date, partition_name, write_parquet_atomic
+
+log = logging.getLogger("ray_jobs.generate")
+
+
+@dataclass
+class GenerateResult:
+    uri: str
+    prompts: int
+    generated_now: int
+    skipped: int
+    candidates: int
+    output_tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.output_tokens / self.seconds if self.seconds else 0.0
+
+
+def model_key(settings: Settings, model_path: str) -> str:
+    """Identifies what generated a chunk: backend, model and everything that changes the answers."""
+    g = settings.generation
+    name = g.http.model or model_path if g.backend == "http" else model_path
+    spec = json.dumps({"backend": g.backend, "model": str(name), "few_shot": g.few_shot,
+                       "max_new_tokens": g.max_new_tokens, "temperature": g.temperature, "top_p": g.top_p,
+                       "top_k": g.top_k, "seed": g.seed, "stop": g.stop}, sort_keys=True)
+    return hashlib.sha1(spec.encode()).hexdigest()[:12]
+
+
+def staging_path(storage: Storage, ds, key: str) -> str:
+    return storage.path("_staging", KNOWLEDGE_CANDIDATES.name, partition_name(ds), f"model={key}")
+
+
+def _done_prompt_ids(storage: Storage, folder: str) -> set[str]:
+    if not storage.fs.exists(folder):
+        return set()
+    done: set[str] = set()
+    for path in storage.fs.ls(folder, detail=False):
+        if path.endswith(".parquet") and not path.rsplit("/", 1)[-1].startswith("."):
+            done.update(pq.read_table(path, columns=["prompt_id"], filesystem=storage.fs)
+                        .column("prompt_id").to_pylist())
+    return done
+
+
+def build_prompt_table(storage: Storage, ds, settings: Settings, model_path: str) -> pa.Table:
+    from transformers import AutoTokenizer
+
+    search_buy, co_buy = storage.read(SEARCH_BUY_PAIRS, ds), storage.read(CO_BUY_PAIRS, ds)
+    prompts = prompts_for_pairs(search_buy, co_buy, settings.generation)
+    head_text, product_text = {}, {}
+    titles = dict(zip(search_buy.column("product_id").to_pylist(), search_buy.column("title").to_pylist(),
+                      strict=True))
+    for column_id, column_title in (("product_a", "title_a"), ("product_b", "title_b")):
+        titles.update(zip(co_buy.column(column_id).to_pylist(), co_buy.column(column_title).to_pylist(), strict=True))
+    for p in prompts:
+        head_text[p.prompt_id] = p.head if p.behaviour == "search_buy" else titles[p.head]
+        product_text[p.prompt_id] = titles[p.product_id]
+    table = prompts_to_table(prompts, head_text, product_text)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    rendered = [tokenizer.apply_chat_template(list(p.messages), tokenize=False, continue_final_message=True)
+                for p in prompts]
+    return table.append_column("prompt_text", pa.array(rendered, pa.string()))
+
+
+def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
+    import ray
+
+    from cosmo.generation.ray_pipeline import generate_dataset
+
+    ds = as_date(ds)
+    started = time.perf_counter()
+    storage = Storage.from_settings(settings)
+    model_path = str(teacher_model_path(settings))
+    key = model_key(settings, model_path)
+    model_name = settings.generation.http.model if settings.generation.backend == "http" else model_path
+    manifest = storage.manifest(KNOWLEDGE_CANDIDATES, ds)
+    table = build_prompt_table(storage, ds, settings, model_path)
+    if limit is not None:
+        table = table.slice(0, limit)
+    if manifest and manifest.get("metadata", {}).get("model_key") == key and \
+            manifest["metadata"].get("prompts") == table.num_rows:
+        log.info("candidates for %s by model %s are already published: nothing to do", ds, key)
+        return GenerateResult(storage.partition_uri(KNOWLEDGE_CANDIDATES, ds), table.num_rows, 0, table.num_rows,
+                              manifest["rows"], 0, time.perf_counter() - started)
+    folder = staging_path(storage, ds, key)
+    done = _done_prompt_ids(storage, folder)
+    todo = table.filter(pa.compute.invert(pa.compute.is_in(table.column("prompt_id"), pa.array(sorted(done),
+                                                                                               pa.string()))))
+    log.info("%d prompts for %s: %d already generated, %d to go", table.num_rows, ds, len(done), todo.num_rows)
+    tokens = 0
+    if todo.num_rows:
+        if not ray.is_initialized():
+            ray.init(logging_level=logging.WARNING)
+        dataset = generate_dataset(ray.data.from_arrow(todo), settings.generation, model_path)
+        params = json.loads(settings.generation.model_dump_json(include={"temperature", "top_p", "top_k",
+                                                                          "max_new_tokens", "seed", "stop"}))
+        for batch in dataset.iter_batches(batch_size=settings.generation.rows_per_chunk, batch_format="pyarrow"):
+            rows = batch.to_pydict()
+            generations = [Generation(rows["prompt_id"][i], rows["generation_text"][i], int(rows["output_tokens"][i]),
+                                      rows["finish_reason"][i], rows["error"][i]) for i in range(batch.num_rows)]
+            chunk = candidate_rows(rows, generations, model=str(model_name), backend=settings.generation.backend,
+                                   sampling_params=params)
+            write_parquet_atomic(storage.fs, f"{folder}/chunk-{uuid.uuid4().hex}.parquet", chunk,
+                                 KNOWLEDGE_CANDIDATES.schema)
+            tokens += sum(g.output_tokens for g in generations)
+            done.update(rows["prompt_id"])
+            log.info("generated %d/%d prompts", len(done), table.num_rows)
+    chunks = [pq.read_table(p, filesystem=storage.fs) for p in storage.fs.ls(folder, detail=False)
+              if p.endswith(".parquet") and not p.rsplit("/", 1)[-1].startswith(".")]
+    candidates = pa.concat_tables(chunks) if chunks else KNOWLEDGE_CANDIDATES.schema.empty_table()
+    wanted = pa.compute.is_in(candidates.column("prompt_id"), table.column("prompt_id"))
+    candidates = candidates.filter(wanted).sort_by([("prompt_id", "ascending"), ("rank", "ascending")])
+    uri = storage.write(KNOWLEDGE_CANDIDATES, ds, candidates,
+                        metadata={"model_key": key, "model": str(model_name), "prompts": table.num_rows,
+                                  "backend": settings.generation.backend})
+    storage.fs.rm(folder, recursive=True)
+    return GenerateResult(uri, table.num_rows, todo.num_rows, table.num_rows - todo.num_rows, candidates.num_rows,
+                          tokens, time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ray_jobs.generate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ds", required=True, help="run date YYYY-MM-DD")
+    parser.add_argument("--config", help="TOML config file (else COSMO_CONFIG and COSMO_* variables)")
+    parser.add_argument("--overrides", default="{}", help="JSON settings overrides, nested like `cosmo config show`")
+    parser.add_argument("--limit", type=int, help="only the first N prompts (smoke runs)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(args.config, **json.loads(args.overrides))
+    result = run(args.ds, settings, limit=args.limit)
+    print(json.dumps({"uri": result.uri, "prompts": result.prompts, "generated_now": result.generated_now,
+                      "skipped": result.skipped, "candidates": result.candidates,
+                      "output_tokens": result.output_tokens, "seconds": round(result.seconds, 1),
+                      "tokens_per_second": round(result.tokens_per_second, 1)}))
+
+
+if __name__ == "__main__":
+    main()
