@@ -49,6 +49,8 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_sampling.py
+	$(BIN)/python benchmarks/bench_generation_cpu.py
+	$(BIN)/python benchmarks/bench_generation_ray.py
 
 lint: setup
 	$(BIN)/ruff check cosmo tasks dags tests benchmarks

@@ -22,9 +22,12 @@ app = typer.Typer(help="COSMO: e-commerce commonsense knowledge from shopping be
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
 data_app = typer.Typer(help="Sample shops and public data sets.", no_args_is_help=True)
 datasets_app = typer.Typer(help="The pipeline's datasets.", no_args_is_help=True)
+relations_app = typer.Typer(help="The relation catalogue and the discovery of new relations.",
+                            no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(relations_app, name="relations")
 console = Console()
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (else COSMO_CONFIG).",
@@ -259,6 +262,51 @@ def serve_llm(config: ConfigOption = None,
 
     settings = _settings(config)
     uvicorn.run(create_app(str(teacher_model_path(settings)), settings.generation), host=host, port=port)
+
+
+@relations_app.command("list")
+def relations_list() -> None:
+    """The relation catalogue (paper Table 2) and the seed relations."""
+    from cosmo.knowledge.relations import RELATIONS
+
+    table = Table(title="Relations")
+    for column in ("relation", "tail type", "search-buy question", "co-buy question", "seed"):
+        table.add_column(column, overflow="fold")
+    for relation in RELATIONS.values():
+        table.add_row(relation.name, str(relation.tail_type), relation.search_buy_question,
+                      relation.co_buy_question, "yes" if relation.seed else "")
+    console.print(table)
+
+
+@relations_app.command("patterns")
+def relations_patterns(ds: DateOption = "", config: ConfigOption = None,
+                       top: Annotated[int, typer.Option(help="Patterns shown per seed relation.")] = 15) -> None:
+    """Frequent predicate patterns mined from a day's seed-relation generations, for a person to
+    canonicalise into new relations."""
+    from cosmo.knowledge.discovery import mine_patterns
+    from cosmo.storage import Storage
+
+    storage = Storage.from_settings(_settings(config))
+    day = ds or _today()
+    try:
+        candidates = storage.read("knowledge_candidates", day, columns=["relation", "tail"])
+    except FileNotFoundError as error:
+        _fail(error)
+    patterns = mine_patterns(candidates)
+    if patterns.num_rows == 0:
+        console.print("no recurring patterns: were seed relations (usedFor, capableOf, isA, cause) asked? "
+                      "Add them to generation.relations.")
+        return
+    table = Table(title=f"Predicate patterns under the seed relations, {day}")
+    for column in ("seed relation", "pattern", "count", "share", "examples"):
+        table.add_column(column, overflow="fold")
+    shown: dict[str, int] = {}
+    for row in patterns.to_pylist():
+        shown[row["seed_relation"]] = shown.get(row["seed_relation"], 0) + 1
+        if shown[row["seed_relation"]] <= top:
+            table.add_row(row["seed_relation"], row["pattern"], str(row["count"]), f"{row['share']:.1%}",
+                          "; ".join(row["examples"]))
+    console.print(table)
 
 
 @datasets_app.command("list")

@@ -230,8 +230,9 @@ class GenerationSettings(Section):
         default="transformers", description="LLM backend: transformers (CPU/GPU), vllm (Ray Data LLM), http."
     )
     relations: list[str] = Field(
-        default_factory=lambda: ["USED_FOR_FUNC", "USED_FOR_EVE", "USED_FOR_AUD"],
-        description="Relations asked for each behaviour pair (names from the relation catalogue).",
+        default_factory=lambda: ["USED_FOR_FUNC", "USED_FOR_EVE", "USED_FOR_AUD", "capableOf"],
+        description="Relations asked for each behaviour pair (names from the relation catalogue); a seed "
+        "relation (usedFor, capableOf, isA, cause) feeds the discovery of new relations.",
     )
     behaviours: list[Literal["search_buy", "co_buy"]] = Field(
         default_factory=lambda: ["search_buy", "co_buy"], description="Behaviour types to generate for."

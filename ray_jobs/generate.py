@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cosmo.catalog import CO_BUY_PAIRS, KNOWLEDGE_CANDIDATES, SEARCH_BUY_PAIRS
+from cosmo.compute import ensure_ray
 from cosmo.config import Settings, load_settings
 from cosmo.generation.base import Generation
 from cosmo.generation.candidates import candidate_rows, prompts_to_table
@@ -120,8 +121,7 @@ def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
     log.info("%d prompts for %s: %d already generated, %d to go", table.num_rows, ds, len(done), todo.num_rows)
     tokens = 0
     if todo.num_rows:
-        if not ray.is_initialized():
-            ray.init(logging_level=logging.WARNING)
+        ensure_ray()
         dataset = generate_dataset(ray.data.from_arrow(todo), settings.generation, model_path)
         params = json.loads(settings.generation.model_dump_json(include={"temperature", "top_p", "top_k",
                                                                           "max_new_tokens", "seed", "stop"}))

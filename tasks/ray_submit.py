@@ -86,28 +86,39 @@ def _via_jobs_api(address: str, command: str, poll_seconds: float, runtime_env: 
 
 
 def _via_subprocess(command: str, timeout_seconds: float | None) -> dict:
+    import os
+    import threading
+
     args = shlex.split(command)
     args[0] = sys.executable
     process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     lines: list[str] = []
-    started = time.monotonic()
-    try:
+
+    def pump() -> None:  # the job may be silent for long stretches: read its output aside
         for line in process.stdout:
             lines.append(line)
             log.info("%s", line.rstrip())
-            if timeout_seconds and time.monotonic() - started > timeout_seconds:
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_seconds if timeout_seconds else None
+    try:
+        while process.poll() is None:
+            if deadline and time.monotonic() > deadline:
                 raise TimeoutError(f"{command} ran past {timeout_seconds:.0f}s")
-        process.wait()
+            try:
+                process.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
     finally:
         if process.poll() is None:  # killed or timed out: end the job's whole process group
-            import os
-
             os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        reader.join(timeout=5)
     if process.returncode != 0:
         raise RayJobFailed(f"{command} exited with {process.returncode}:\n{''.join(lines[-40:])}")
     return _last_json("".join(lines))

@@ -46,11 +46,13 @@ def test_dags_declare_owner_retries_tags_and_docs(dagbag):
 
 def test_daily_refresh_shape_and_params(dagbag):
     dag = dagbag.dags["cosmo_daily_refresh"]
-    order = ["generate_sample_shop", "ingest", "validate_behaviours", "sample", "validate_samples", "report"]
-    for upstream, downstream in zip(order, order[1:], strict=False):
-        assert downstream in dag.get_task(upstream).downstream_task_ids
+    for order in (["generate_sample_shop", "ingest", "validate_behaviours", "sample", "validate_samples", "report"],
+                  ["validate_samples", "generate_candidates", "validate_candidates", "discover_relations"]):
+        for upstream, downstream in zip(order, order[1:], strict=False):
+            assert downstream in dag.get_task(upstream).downstream_task_ids
     assert set(dag.params) == {"generate_sample_data", "events_per_day", "config_overrides"}
     assert dag.get_task("validate_samples").retries == 0
+    assert dag.get_task("validate_candidates").retries == 0
 
 
 PARSE_PROBE = r"""
@@ -97,15 +99,20 @@ def test_daily_refresh_dag_runs_end_to_end(dagbag, airflow_db, tmp_path):
 
     root = tmp_path / "data"
     conf = {"generate_sample_data": True, "events_per_day": 20_000,
-            "config_overrides": {"storage": {"root": str(root)}}}
+            "config_overrides": {"storage": {"root": str(root)},
+                                 "generation": {"max_pairs_per_day": 2, "relations": ["USED_FOR_EVE", "usedFor"],
+                                                "max_new_tokens": 12}}}
     run = dagbag.dags["cosmo_daily_refresh"].test(
         logical_date=dt.datetime(2026, 11, 20, tzinfo=dt.UTC), run_conf=conf)
     assert run.state == DagRunState.SUCCESS
     from cosmo.storage import Storage
 
     storage = Storage(str(root))
-    for dataset in ("behaviour_events", "search_buy_pairs", "co_buy_pairs", "dropped_pairs"):
+    for dataset in ("behaviour_events", "search_buy_pairs", "co_buy_pairs", "dropped_pairs",
+                    "knowledge_candidates", "relation_patterns"):
         assert storage.has_partition(dataset, "2026-11-20"), dataset
     summary = json.loads((root / "reports" / "behaviour_sampling" / "ds=2026-11-20" / "summary.json").read_text())
     assert summary["kept"]["search_buy"] > 0 and summary["kept"]["co_buy"] > 0
     assert (root / "reports" / "behaviour_sampling" / "ds=2026-11-20" / "sampling.png").stat().st_size > 10_000
+    candidates = storage.read("knowledge_candidates", "2026-11-20")
+    assert set(candidates.column("relation").to_pylist()) == {"USED_FOR_EVE", "usedFor"}

@@ -15,7 +15,7 @@ DAY = "2026-11-21"
 @pytest.mark.slow
 def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     env = {"COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COSMO_GENERATOR__EVENTS_PER_DAY": "30000",
-           "COLUMNS": "200"}
+           "COSMO_GENERATION__MAX_PAIRS_PER_DAY": "3", "COSMO_GENERATION__MAX_NEW_TOKENS": "16", "COLUMNS": "200"}
     runner = CliRunner()
     first = runner.invoke(app, ["refresh", "--generate", "--ds", DAY], env=env)
     assert first.exit_code == 0, first.output
@@ -25,10 +25,15 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     summary = json.loads(summary_path.read_text())
     assert len(summary["domains"]) == 18
     assert summary["rows"]["behaviour_events"] >= 30_000
+    assert "Knowledge candidates by relation" in first.output
+    candidates = json.loads((tmp_path / "data" / "knowledge_candidates" / f"ds={DAY}" / "_manifest.json").read_text())
+    assert candidates["metadata"]["prompts"] == 3 * 2 * 4  # pairs x behaviour types x default relations
 
     second = runner.invoke(app, ["refresh", "--generate", "--ds", DAY], env=env)
     assert second.exit_code == 0, second.output
     assert json.loads(summary_path.read_text())["rows"] == summary["rows"]
+    rerun = json.loads((tmp_path / "data" / "knowledge_candidates" / f"ds={DAY}" / "_manifest.json").read_text())
+    assert rerun["run_id"] == candidates["run_id"]  # same day, same model: the job had nothing to redo
 
     listing = runner.invoke(app, ["datasets", "list"], env=env)
     assert "search_buy_pairs" in listing.output and DAY in listing.output
@@ -36,7 +41,7 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
 
 def test_refresh_without_logs_says_what_is_missing(tmp_path):
     env = {"COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COLUMNS": "200"}
-    result = CliRunner().invoke(app, ["refresh", "--ds", DAY], env=env)
+    result = CliRunner().invoke(app, ["refresh", "--ds", DAY, "--no-candidates"], env=env)
     assert result.exit_code == 1
     assert f"no behaviour events for {DAY}" in result.output
 

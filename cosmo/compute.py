@@ -1,0 +1,24 @@
+"""Starting Ray: connect to the cluster a job was submitted to, or start a local one."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def ensure_ray(num_cpus: int | None = None) -> None:
+    """Connect to Ray (``RAY_ADDRESS``, set by `ray job submit`) or start it locally.
+
+    A local Ray runs its workers at nice 0 rather than Ray's default 15: on a small machine the
+    actors doing the work would otherwise yield the CPU to Ray's own processes (measured: 27%
+    slower generation on 2 cores).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(logging_level=logging.WARNING)
+        return
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
