@@ -9,6 +9,7 @@ log, and stops the job if the task is killed or times out (Airflow raises into t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shlex
@@ -107,10 +108,8 @@ def _via_subprocess(command: str, timeout_seconds: float | None) -> dict:
         while process.poll() is None:
             if deadline and time.monotonic() > deadline:
                 raise TimeoutError(f"{command} ran past {timeout_seconds:.0f}s")
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                pass
     finally:
         if process.poll() is None:  # killed or timed out: end the job's whole process group
             os.killpg(process.pid, signal.SIGTERM)
