@@ -11,7 +11,9 @@ rendered ``prompt_text``; each backend adds ``generation_text``, ``output_tokens
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,7 @@ from cosmo.config import GenerationSettings
 from cosmo.generation.base import Generation
 
 OUTPUT_COLUMNS = ("generation_text", "output_tokens", "finish_reason", "error")
+log = logging.getLogger(__name__)
 
 
 def _columns(generations: list[Generation]) -> dict[str, np.ndarray]:
@@ -42,7 +45,12 @@ class TransformersGenerator:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from cosmo.generation.candidates import prompts_from_rows
 
+        started = time.perf_counter()
         generations = self.backend.generate(prompts_from_rows(batch))
+        seconds = time.perf_counter() - started
+        tokens = sum(g.output_tokens for g in generations)
+        log.info("generated %d prompts, %d tokens in %.1fs (%.1f tokens/s)", len(generations), tokens, seconds,
+                 tokens / seconds if seconds else 0.0)
         return {**batch, **_columns(generations)}
 
 
