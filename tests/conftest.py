@@ -43,6 +43,19 @@ def require_or_skip(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def free_port():
+    """Call it for a free TCP port on loopback, for servers the tests start."""
+    import socket
+
+    def pick() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return pick
+
+
 @pytest.fixture
 def settings(tmp_path):
     from cosmo.config import Settings

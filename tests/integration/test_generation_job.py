@@ -4,7 +4,6 @@ against a local OpenAI-compatible server, and the vLLM configuration (its engine
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
 import time
 
@@ -95,14 +94,8 @@ def resumed_model(settings):
     return str(teacher_model_path(settings))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def llm_server(teacher_path):
+def llm_server(teacher_path, free_port):
     import uvicorn
 
     from cosmo.config import GenerationSettings

@@ -4,7 +4,6 @@ as a local child process; a task that times out must stop its job."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,8 @@ pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).parent / "ray")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def ray_head(tmp_path_factory):
+def ray_head(tmp_path_factory, free_port):
     """`ray start --head` with the dashboard (the Jobs API) on loopback."""
     port, dashboard = free_port(), free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
