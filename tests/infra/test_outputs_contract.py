@@ -109,11 +109,17 @@ def test_the_field_check_names_a_wrong_key(settings_cls) -> None:
 @pytest.mark.parametrize("root", ["dev", "prod"])
 def test_roots_output_the_platform_env(tf_dirs, root: str) -> None:
     d = tf_dirs[f"envs/{root}"]
+    assert d.outputs()["cosmo_environment"]["value"] == "${module.platform.cosmo_environment}"
+    assert d.modules()["platform"]["source"] == "../../modules/platform"
+
+
+def test_platform_outputs_the_platform_env(tf_dirs) -> None:
+    d = tf_dirs["modules/platform"]
     assert d.outputs()["cosmo_environment"]["value"] == "${module.platform_env.cosmo_environment}"
     call = d.modules()["platform_env"]
-    assert call["source"] == "../../modules/platform_env"
+    assert call["source"] == "../platform_env"
     required = {name for name, v in tf_dirs["modules/platform_env"].variables().items() if "default" not in v}
-    assert required <= set(call), f"envs/{root}: platform_env misses {sorted(required - set(call))}"
+    assert required <= set(call), f"modules/platform: platform_env misses {sorted(required - set(call))}"
     assert call["ray_address"].startswith("${var.enable_kuberay ? module.kuberay[0].ray_address")
 
 

@@ -261,7 +261,7 @@ def test_every_bucket_is_encrypted_private_versioned_and_has_lifecycle(tf_dirs) 
 
 def test_bucket_module_calls_use_kms_unless_log_target(tf_dirs) -> None:
     calls = list(module_calls(tf_dirs, "s3_bucket"))
-    assert len(calls) >= 7
+    assert len(calls) >= 4  # access logs, the lake buckets (one for_each call), MLflow artifacts, MWAA DAGs
     for key, name, args in calls:
         where = f"{key}: module {name}"
         if args.get("sse_algorithm", "aws:kms") == "AES256":
@@ -274,9 +274,16 @@ def test_bucket_module_calls_use_kms_unless_log_target(tf_dirs) -> None:
 
 
 def test_data_lake_buckets(tf_dirs) -> None:
-    lake = tf_dirs["modules/data_lake"].modules()
-    assert {"raw", "datasets", "models", "inference", "logs"} <= set(lake)
-    inference_prefixes = {r.get("prefix") for r in lake["inference"]["lifecycle_rules"]}
+    d = tf_dirs["modules/data_lake"]
+    lake = d.modules()
+    assert {"logs", "bucket"} <= set(lake)
+    # The SSE-KMS buckets: one call, one instance per purpose, each with its own lifecycle rules.
+    assert lake["bucket"]["for_each"] == "${local.lifecycle_rules_by_bucket}"
+    assert lake["bucket"]["lifecycle_rules"] == "${each.value}"
+    buckets = d.locals()["lifecycle_rules_by_bucket"]
+    assert set(buckets) == {"raw", "datasets", "models", "inference"}
+    assert all(buckets.values()), "every lake bucket needs lifecycle rules"
+    inference_prefixes = {r.get("prefix") for r in buckets["inference"]}
     assert {
         "${local.prefixes.async_input}",
         "${local.prefixes.async_output}",
@@ -545,9 +552,12 @@ def test_rds_is_encrypted_private_and_protected_in_prod(tf_dirs) -> None:
     assert is_true(db["iam_database_authentication_enabled"])
     (params,) = d.resources("aws_db_parameter_group").values()
     assert {"name": "rds.force_ssl", "value": "1"} in params["parameter"]
-    ((_, _, prod),) = [c for c in module_calls(tf_dirs, "mlflow_backend") if c[0] == "envs/prod"]
-    assert is_true(prod["deletion_protection"])
-    assert is_true(prod["multi_az"])
+    ((_, _, call),) = [c for c in module_calls(tf_dirs, "mlflow_backend") if c[0] == "modules/platform"]
+    assert call["deletion_protection"] == "${var.mlflow_db_deletion_protection}"
+    assert call["multi_az"] == "${var.mlflow_db_multi_az}"
+    prod = tf_dirs["envs/prod"].modules()["platform"]
+    assert is_true(prod["mlflow_db_deletion_protection"])
+    assert is_true(prod["mlflow_db_multi_az"])
 
 
 def test_mwaa_is_private_encrypted_and_logs(tf_dirs) -> None:
@@ -570,9 +580,12 @@ def test_feature_groups_online_and_offline_in_the_lake(tf_dirs) -> None:
     offline = first(group["offline_store_config"])
     storage = first(offline["s3_storage_config"])
     assert storage.get("kms_key_id") and storage["s3_uri"] == "${var.offline_store_s3_uri}"
-    for key, _name, args in module_calls(tf_dirs, "feature_store"):
-        if key.startswith("envs/"):
-            assert args["offline_store_s3_uri"] == "${module.data_lake.feature_store_offline_uri}"
+    platform_calls = [
+        args for key, _name, args in module_calls(tf_dirs, "feature_store") if key == "modules/platform"
+    ]
+    assert platform_calls
+    for args in platform_calls:
+        assert args["offline_store_s3_uri"] == "${module.data_lake.feature_store_offline_uri}"
 
     defaults = d.variables()["feature_groups"]["default"]
     assert {"query_intent", "product_intent"} <= set(defaults)
@@ -643,16 +656,8 @@ def test_no_secret_literals(tf_dirs) -> None:
 # --- roots -----------------------------------------------------------------------------------------
 
 
-def test_roots_compose_the_same_modules(tf_dirs) -> None:
-    dev, prod = tf_dirs["envs/dev"], tf_dirs["envs/prod"]
-    dev_modules, prod_modules = dev.modules(), prod.modules()
-    assert set(dev_modules) == set(prod_modules)
-    for name in dev_modules:
-        assert dev_modules[name]["source"] == prod_modules[name]["source"]
-        assert dev_modules[name]["source"].startswith("../../modules/")
-        assert set(dev_modules[name]) == set(prod_modules[name]), f"module {name} arguments differ"
-    assert set(dev.variables()) == set(prod.variables())
-    assert set(dev.outputs()) == set(prod.outputs())
+def test_platform_composes_the_modules(tf_dirs) -> None:
+    platform = tf_dirs["modules/platform"].modules()
     for module in (
         "data_lake",
         "iam",
@@ -664,7 +669,40 @@ def test_roots_compose_the_same_modules(tf_dirs) -> None:
         "mlflow_backend",
         "platform_env",
     ):
-        assert module in dev_modules, module
+        assert module in platform, module
+    for name, call in platform.items():
+        assert call["source"].startswith("../") and "/" not in call["source"][3:], f"module {name}"
+
+
+def test_roots_are_thin_and_in_step(tf_dirs) -> None:
+    """Each root calls modules/platform, passes its own inputs through and states its sizes."""
+    dev, prod = tf_dirs["envs/dev"], tf_dirs["envs/prod"]
+    platform = tf_dirs["modules/platform"]
+    required = {name for name, v in platform.variables().items() if "default" not in v}
+    provider_inputs = {"aws_region", "tags"}
+    for key, root in (("envs/dev", dev), ("envs/prod", prod)):
+        assert set(root.modules()) == {"platform"}, f"{key}: compose in modules/platform"
+        assert not root.all_resources(), f"{key}: resources belong in modules/platform"
+        call = root.modules()["platform"]
+        assert call["source"] == "../../modules/platform"
+        assert required <= set(call), f"{key}: platform misses {sorted(required - set(call))}"
+        for name in set(root.variables()) - provider_inputs:
+            assert call.get(name) == f"${{var.{name}}}", f"{key}: variable {name} is not passed through"
+        # The contract output, and everything else of the platform in one object.
+        outputs = {name: body["value"] for name, body in root.outputs().items()}
+        assert outputs == {
+            "cosmo_environment": "${module.platform.cosmo_environment}",
+            "platform": "${module.platform}",
+        }, key
+    assert set(dev.modules()["platform"]) == set(prod.modules()["platform"]), "platform arguments differ"
+    assert set(dev.variables()) == set(prod.variables())
+
+
+def test_prod_is_protected(tf_dirs) -> None:
+    prod = tf_dirs["envs/prod"].modules()["platform"]
+    assert is_false(prod["force_destroy_buckets"]), "production buckets are never force-destroyed"
+    assert prod["redis_num_cache_clusters"] >= 2, "production Redis needs failover (2+ nodes)"
+    assert not is_true(prod["redis_apply_immediately"])
 
 
 @pytest.mark.parametrize("root", ROOT_NAMES)
@@ -678,14 +716,16 @@ def test_root_backend_is_partial_s3(tf_dirs, root: str) -> None:
     assert "use_lockfile" in text and "dynamodb_table" in text, "document both locking options"
 
 
-@pytest.mark.parametrize("root", ROOT_NAMES)
-def test_root_outputs_for_the_platform(tf_dirs, root: str) -> None:
-    outputs = tf_dirs[f"envs/{root}"].outputs()
+def test_platform_outputs_for_operators(tf_dirs) -> None:
+    """What the roots hand to operators and CI (as `platform`, next to `cosmo_environment`)."""
+    outputs = tf_dirs["modules/platform"].outputs()
     for name in (
         "cosmo_environment",
         "bucket_names",
         "endpoint_name",
         "feature_group_names",
         "redis_address",
+        "mwaa",
+        "ray_address",
     ):
-        assert name in outputs, f"envs/{root} lacks output {name}"
+        assert name in outputs, f"modules/platform lacks output {name}"

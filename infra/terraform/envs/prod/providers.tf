@@ -1,44 +1,38 @@
+# Provider configurations belong to the root. Tags on every resource; the Kubernetes and Helm
+# providers (KubeRay option only) connect through modules/platform's `eks_connection`.
+
 provider "aws" {
   region = var.aws_region
 
   default_tags {
-    tags = local.tags
+    tags = merge(var.tags, {
+      Project     = "cosmo"
+      Environment = local.environment
+      ManagedBy   = "terraform"
+    })
   }
 }
 
-# The Kubernetes and Helm providers are used only by the KubeRay option; without it they are
-# configured with empty values and never contacted.
-data "aws_eks_cluster" "this" {
-  count = var.enable_kuberay ? 1 : 0
-
-  name = var.eks_cluster_name
-}
-
-locals {
-  eks_host = try(data.aws_eks_cluster.this[0].endpoint, "")
-  eks_ca   = try(base64decode(data.aws_eks_cluster.this[0].certificate_authority[0].data), "")
-}
-
 provider "kubernetes" {
-  host                   = local.eks_host
-  cluster_ca_certificate = local.eks_ca
+  host                   = module.platform.eks_connection.host
+  cluster_ca_certificate = module.platform.eks_connection.cluster_ca_certificate
 
   exec {
     api_version = "client.authentication.k8s.io/v1beta1"
     command     = "aws"
-    args        = ["eks", "get-token", "--cluster-name", coalesce(var.eks_cluster_name, "none"), "--region", var.aws_region]
+    args        = module.platform.eks_connection.token_args
   }
 }
 
 provider "helm" {
   kubernetes {
-    host                   = local.eks_host
-    cluster_ca_certificate = local.eks_ca
+    host                   = module.platform.eks_connection.host
+    cluster_ca_certificate = module.platform.eks_connection.cluster_ca_certificate
 
     exec {
       api_version = "client.authentication.k8s.io/v1beta1"
       command     = "aws"
-      args        = ["eks", "get-token", "--cluster-name", coalesce(var.eks_cluster_name, "none"), "--region", var.aws_region]
+      args        = module.platform.eks_connection.token_args
     }
   }
 }

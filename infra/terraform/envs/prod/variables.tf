@@ -1,4 +1,5 @@
-# --- Account and network -------------------------------------------------------------------
+# Account-specific inputs (terraform.tfvars). They are validated where they are used, in
+# modules/platform; environment-specific values (sizes, protection) are in main.tf.
 
 variable "aws_region" {
   type        = string
@@ -10,35 +11,31 @@ variable "aws_region" {
   }
 }
 
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource (cost allocation, owner)."
+  default     = {}
+}
+
 variable "vpc_id" {
   type        = string
   description = "Existing VPC of the environment."
-
-  validation {
-    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
-    error_message = "The vpc_id must be a VPC ID (vpc-...)."
-  }
 }
 
 variable "private_subnet_ids" {
   type        = list(string)
-  description = "Private subnets (at least two AZs; the first two host MWAA) with a route to AWS APIs through NAT or VPC endpoints."
-
-  validation {
-    condition     = length(var.private_subnet_ids) >= 2 && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
-    error_message = "Give at least two subnet IDs (subnet-...)."
-  }
+  description = "Private subnets (at least two AZs; the first two host MWAA)."
 }
 
 variable "client_security_group_ids" {
   type        = list(string)
-  description = "Security groups of platform clients (EKS nodes running Ray, serving hosts) allowed to reach Redis. MWAA's group is added automatically."
+  description = "Security groups of platform clients allowed to reach Redis."
   default     = []
 }
 
 variable "mlflow_server_security_group_ids" {
   type        = list(string)
-  description = "Security groups of the MLflow tracking server allowed to reach its database."
+  description = "Security groups of the MLflow tracking server."
   default     = []
 }
 
@@ -48,33 +45,6 @@ variable "admin_security_group_ids" {
   default     = []
 }
 
-variable "force_destroy_buckets" {
-  type        = bool
-  description = "Let `terraform destroy` delete non-empty buckets. Keep false in production."
-  default     = false
-
-  validation {
-    condition     = !var.force_destroy_buckets
-    error_message = "Production buckets are never force-destroyed."
-  }
-}
-
-variable "tags" {
-  type        = map(string)
-  description = "Tags added to every resource (cost allocation, owner)."
-  default     = {}
-}
-
-# --- Data lake -----------------------------------------------------------------------------
-
-variable "raw_retention_days" {
-  type        = number
-  description = "Days behaviour logs are kept."
-  default     = 730
-}
-
-# --- Async endpoint ------------------------------------------------------------------------
-
 variable "endpoint_image_uri" {
   type        = string
   description = "ECR image URI of the COSMO-LM inference container."
@@ -82,78 +52,20 @@ variable "endpoint_image_uri" {
 
 variable "endpoint_model_data_url" {
   type        = string
-  description = "S3 URI of the COSMO-LM model artifact (model.tar.gz in the models bucket). Null: the image carries the model."
+  description = "S3 URI of the COSMO-LM model artifact. Null: the image carries the model."
   default     = null
 }
 
 variable "ecr_repository_arns" {
   type        = list(string)
-  description = "ECR repositories the endpoint may pull from (the repository of endpoint_image_uri)."
+  description = "ECR repositories the endpoint may pull from."
   default     = []
 }
 
-variable "endpoint_instance_type" {
-  type        = string
-  description = "Instance type of the async endpoint."
-  default     = "ml.g5.xlarge"
-}
-
-variable "endpoint_max_capacity" {
-  type        = number
-  description = "Most instances the endpoint scales out to (it scales in to zero when idle)."
-  default     = 4
-
-  validation {
-    condition     = var.endpoint_max_capacity >= 1
-    error_message = "The endpoint_max_capacity must be at least 1."
-  }
-}
-
-variable "endpoint_target_backlog_per_instance" {
-  type        = number
-  description = "Queued requests per instance the autoscaler aims for (ApproximateBacklogSizePerInstance)."
-  default     = 5
-}
-
-variable "endpoint_max_concurrent_invocations" {
-  type        = number
-  description = "Requests one instance processes at once."
-  default     = 4
-}
-
-# --- Cache ---------------------------------------------------------------------------------
-
 variable "redis_auth_token_secret_id" {
   type        = string
-  description = "Name or ARN of the existing Secrets Manager secret with the Redis AUTH token (created before the first apply; see the redis module README)."
+  description = "Name or ARN of the existing Secrets Manager secret with the Redis AUTH token."
 }
-
-variable "redis_node_type" {
-  type        = string
-  description = "ElastiCache node type."
-  default     = "cache.r7g.large"
-}
-
-variable "redis_num_cache_clusters" {
-  type        = number
-  description = "Redis nodes (2+ turns on failover and Multi-AZ)."
-  default     = 2
-
-  validation {
-    condition     = var.redis_num_cache_clusters >= 2
-    error_message = "Production Redis needs at least two nodes (failover, Multi-AZ)."
-  }
-}
-
-# --- MLflow --------------------------------------------------------------------------------
-
-variable "mlflow_db_instance_class" {
-  type        = string
-  description = "Instance class of the MLflow database."
-  default     = "db.r6g.large"
-}
-
-# --- Orchestration: MWAA option ------------------------------------------------------------
 
 variable "enable_mwaa" {
   type        = bool
@@ -161,21 +73,9 @@ variable "enable_mwaa" {
   default     = true
 }
 
-variable "mwaa_environment_class" {
-  type        = string
-  description = "MWAA environment class."
-  default     = "mw1.medium"
-}
-
-variable "mwaa_max_workers" {
-  type        = number
-  description = "Most MWAA workers."
-  default     = 6
-}
-
 variable "mwaa_requirements" {
   type        = list(string)
-  description = "requirements.txt lines of the MWAA environment (the COSMO package and its pins)."
+  description = "requirements.txt lines of the MWAA environment."
   default     = []
 }
 
@@ -187,8 +87,6 @@ variable "airflow_service_account" {
   description = "Service account of self-managed Airflow workers on EKS (IRSA role); null with MWAA."
   default     = null
 }
-
-# --- Batch compute: KubeRay option ---------------------------------------------------------
 
 variable "enable_kuberay" {
   type        = bool
@@ -206,23 +104,4 @@ variable "eks_oidc_provider_arn" {
   type        = string
   description = "IAM OIDC provider of the EKS cluster, for the IRSA roles of Ray (and self-managed Airflow) workers."
   default     = null
-}
-
-variable "ray_namespace" {
-  type        = string
-  description = "Kubernetes namespace of the RayCluster."
-  default     = "ray"
-}
-
-variable "ray_gpu_workers" {
-  type = object({
-    min_replicas    = optional(number, 0)
-    max_replicas    = optional(number, 4)
-    gpus_per_worker = optional(number, 1)
-    cpu             = optional(string, "8")
-    memory          = optional(string, "32Gi")
-    node_selector   = optional(map(string), {})
-  })
-  description = "GPU worker group of the RayCluster."
-  default     = {}
 }

@@ -43,89 +43,67 @@ module "logs" {
   }]
 }
 
-# Behaviour logs as ingested: written once, read by the daily sampling.
-module "raw" {
-  source = "../s3_bucket"
+# The lake buckets proper, by purpose: SSE-KMS, logged to the bucket above, each with its own
+# lifecycle rules.
+locals {
+  lifecycle_rules_by_bucket = {
+    # Behaviour logs as ingested: written once, read by the daily sampling.
+    raw = [{
+      id = "tier-and-expire-behaviour-logs"
+      transitions = [
+        { days = 30, storage_class = "STANDARD_IA" },
+        { days = 90, storage_class = "GLACIER_IR" },
+      ]
+      expiration_days                    = var.raw_retention_days
+      noncurrent_version_expiration_days = var.noncurrent_version_retention_days
+    }]
 
-  bucket         = local.bucket_names.raw
-  kms_key_arn    = var.kms_key_arn
-  force_destroy  = var.force_destroy
-  access_logging = local.access_logging
-  tags           = merge(var.tags, { "cosmo:bucket" = "raw" })
+    # Partitioned Parquet datasets (samples, generations, candidates, knowledge graph) and the
+    # Feature Store offline store.
+    datasets = [{
+      id                                 = "intelligent-tiering"
+      transitions                        = [{ days = 30, storage_class = "INTELLIGENT_TIERING" }]
+      noncurrent_version_expiration_days = var.noncurrent_version_retention_days
+    }]
 
-  lifecycle_rules = [{
-    id = "tier-and-expire-behaviour-logs"
-    transitions = [
-      { days = 30, storage_class = "STANDARD_IA" },
-      { days = 90, storage_class = "GLACIER_IR" },
+    # Model artifacts (COSMO-LM checkpoints, critics, model.tar.gz for the endpoint).
+    models = [{
+      id                                 = "expire-old-model-versions"
+      noncurrent_version_expiration_days = var.model_version_retention_days
+    }]
+
+    # Async inference: staged requests, responses and failures, each with its own retention.
+    inference = [
+      {
+        id                                 = "expire-async-input"
+        prefix                             = local.prefixes.async_input
+        expiration_days                    = var.async_inference_retention_days.input
+        noncurrent_version_expiration_days = 1
+      },
+      {
+        id                                 = "expire-async-output"
+        prefix                             = local.prefixes.async_output
+        expiration_days                    = var.async_inference_retention_days.output
+        noncurrent_version_expiration_days = 1
+      },
+      {
+        id                                 = "expire-async-failures"
+        prefix                             = local.prefixes.async_failure
+        expiration_days                    = var.async_inference_retention_days.failure
+        noncurrent_version_expiration_days = 1
+      },
     ]
-    expiration_days                    = var.raw_retention_days
-    noncurrent_version_expiration_days = var.noncurrent_version_retention_days
-  }]
+  }
 }
 
-# Partitioned Parquet datasets (samples, generations, candidates, knowledge graph) and the
-# Feature Store offline store.
-module "datasets" {
-  source = "../s3_bucket"
+module "bucket" {
+  source   = "../s3_bucket"
+  for_each = local.lifecycle_rules_by_bucket
 
-  bucket         = local.bucket_names.datasets
-  kms_key_arn    = var.kms_key_arn
-  force_destroy  = var.force_destroy
-  access_logging = local.access_logging
-  tags           = merge(var.tags, { "cosmo:bucket" = "datasets" })
-
-  lifecycle_rules = [{
-    id                                 = "intelligent-tiering"
-    transitions                        = [{ days = 30, storage_class = "INTELLIGENT_TIERING" }]
-    noncurrent_version_expiration_days = var.noncurrent_version_retention_days
-  }]
-}
-
-# Model artifacts (COSMO-LM checkpoints, critics, model.tar.gz for the endpoint).
-module "models" {
-  source = "../s3_bucket"
-
-  bucket         = local.bucket_names.models
-  kms_key_arn    = var.kms_key_arn
-  force_destroy  = var.force_destroy
-  access_logging = local.access_logging
-  tags           = merge(var.tags, { "cosmo:bucket" = "models" })
-
-  lifecycle_rules = [{
-    id                                 = "expire-old-model-versions"
-    noncurrent_version_expiration_days = var.model_version_retention_days
-  }]
-}
-
-# Async inference: staged requests, responses and failures, each with its own retention.
-module "inference" {
-  source = "../s3_bucket"
-
-  bucket         = local.bucket_names.inference
-  kms_key_arn    = var.kms_key_arn
-  force_destroy  = var.force_destroy
-  access_logging = local.access_logging
-  tags           = merge(var.tags, { "cosmo:bucket" = "inference" })
-
-  lifecycle_rules = [
-    {
-      id                                 = "expire-async-input"
-      prefix                             = local.prefixes.async_input
-      expiration_days                    = var.async_inference_retention_days.input
-      noncurrent_version_expiration_days = 1
-    },
-    {
-      id                                 = "expire-async-output"
-      prefix                             = local.prefixes.async_output
-      expiration_days                    = var.async_inference_retention_days.output
-      noncurrent_version_expiration_days = 1
-    },
-    {
-      id                                 = "expire-async-failures"
-      prefix                             = local.prefixes.async_failure
-      expiration_days                    = var.async_inference_retention_days.failure
-      noncurrent_version_expiration_days = 1
-    },
-  ]
+  bucket          = local.bucket_names[each.key]
+  kms_key_arn     = var.kms_key_arn
+  force_destroy   = var.force_destroy
+  access_logging  = local.access_logging
+  lifecycle_rules = each.value
+  tags            = merge(var.tags, { "cosmo:bucket" = each.key })
 }

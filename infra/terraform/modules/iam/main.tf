@@ -15,9 +15,8 @@ locals {
     "arn:${local.partition}:sagemaker:${local.region}:${local.account_id}:feature-group/${lower(name)}"
   ]
 
-  irsa_enabled    = var.eks_oidc_provider_arn != null
-  oidc_issuer     = local.irsa_enabled ? replace(var.eks_oidc_provider_arn, "/^arn:[^:]+:iam::[0-9]+:oidc-provider\\//", "") : ""
-  airflow_on_irsa = local.irsa_enabled && var.airflow_service_account != null
+  irsa_enabled = var.eks_oidc_provider_arn != null
+  oidc_issuer  = local.irsa_enabled ? replace(var.eks_oidc_provider_arn, "/^arn:[^:]+:iam::[0-9]+:oidc-provider\\//", "") : ""
 }
 
 # --- SageMaker endpoint execution role -------------------------------------------------------
@@ -69,10 +68,10 @@ resource "aws_iam_role_policy" "feature_store" {
   policy = data.aws_iam_policy_document.feature_store.json
 }
 
-# --- Airflow workers --------------------------------------------------------------------------
+# --- Airflow and Ray workers -----------------------------------------------------------------
 
-# A managed policy so that it can be attached to the MWAA execution role (mwaa module) or to the
-# IRSA role below when Airflow runs on EKS.
+# Managed policies, so that the Airflow one can also be attached to the MWAA execution role (mwaa
+# module) when Airflow does not run on EKS.
 resource "aws_iam_policy" "airflow_worker" {
   name        = "${var.name_prefix}-airflow-worker"
   description = "What COSMO's Airflow tasks may do: lake I/O, async endpoint, feature store."
@@ -80,59 +79,36 @@ resource "aws_iam_policy" "airflow_worker" {
   tags        = var.tags
 }
 
-data "aws_iam_policy_document" "airflow_assume" {
-  count = local.airflow_on_irsa ? 1 : 0
-
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [var.eks_oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${var.airflow_service_account.namespace}:${var.airflow_service_account.name}"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.oidc_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "airflow_worker" {
-  count = local.airflow_on_irsa ? 1 : 0
-
-  name                 = "${var.name_prefix}-airflow-worker"
-  description          = "IRSA role of self-managed COSMO Airflow workers on EKS."
-  assume_role_policy   = data.aws_iam_policy_document.airflow_assume[0].json
-  max_session_duration = 3600
-  tags                 = var.tags
-}
-
-resource "aws_iam_role_policy_attachment" "airflow_worker" {
-  count = local.airflow_on_irsa ? 1 : 0
-
-  role       = aws_iam_role.airflow_worker[0].name
-  policy_arn = aws_iam_policy.airflow_worker.arn
-}
-
-# --- Ray workers (KubeRay on EKS, IRSA) --------------------------------------------------------
-
 resource "aws_iam_policy" "ray_worker" {
   name        = "${var.name_prefix}-ray-worker"
   description = "What COSMO's Ray jobs may do: lake I/O and MLflow artifacts."
-  policy      = data.aws_iam_policy_document.ray_worker.json
+  policy      = data.aws_iam_policy_document.lake_worker.json
   tags        = var.tags
 }
 
-data "aws_iam_policy_document" "ray_assume" {
-  count = local.irsa_enabled ? 1 : 0
+# IRSA roles of the workloads on EKS, one per Kubernetes service account, each trusted by that
+# service account only: Ray with an OIDC provider, Airflow when it is self-managed on EKS too.
+locals {
+  irsa_workloads = {
+    "ray-worker" = {
+      service_account = var.ray_service_account
+      policy_arn      = aws_iam_policy.ray_worker.arn
+      description     = "IRSA role of the COSMO Ray head and workers on EKS."
+    }
+    "airflow-worker" = {
+      service_account = var.airflow_service_account
+      policy_arn      = aws_iam_policy.airflow_worker.arn
+      description     = "IRSA role of self-managed COSMO Airflow workers on EKS."
+    }
+  }
+  irsa_roles = {
+    for workload, spec in local.irsa_workloads : workload => spec
+    if local.irsa_enabled && spec.service_account != null
+  }
+}
+
+data "aws_iam_policy_document" "irsa_assume" {
+  for_each = local.irsa_roles
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -145,7 +121,7 @@ data "aws_iam_policy_document" "ray_assume" {
     condition {
       test     = "StringEquals"
       variable = "${local.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${var.ray_service_account.namespace}:${var.ray_service_account.name}"]
+      values   = ["system:serviceaccount:${each.value.service_account.namespace}:${each.value.service_account.name}"]
     }
 
     condition {
@@ -156,19 +132,19 @@ data "aws_iam_policy_document" "ray_assume" {
   }
 }
 
-resource "aws_iam_role" "ray_worker" {
-  count = local.irsa_enabled ? 1 : 0
+resource "aws_iam_role" "irsa" {
+  for_each = local.irsa_roles
 
-  name                 = "${var.name_prefix}-ray-worker"
-  description          = "IRSA role of the COSMO Ray head and workers on EKS."
-  assume_role_policy   = data.aws_iam_policy_document.ray_assume[0].json
+  name                 = "${var.name_prefix}-${each.key}"
+  description          = each.value.description
+  assume_role_policy   = data.aws_iam_policy_document.irsa_assume[each.key].json
   max_session_duration = 3600
   tags                 = var.tags
 }
 
-resource "aws_iam_role_policy_attachment" "ray_worker" {
-  count = local.irsa_enabled ? 1 : 0
+resource "aws_iam_role_policy_attachment" "irsa" {
+  for_each = local.irsa_roles
 
-  role       = aws_iam_role.ray_worker[0].name
-  policy_arn = aws_iam_policy.ray_worker.arn
+  role       = aws_iam_role.irsa[each.key].name
+  policy_arn = each.value.policy_arn
 }

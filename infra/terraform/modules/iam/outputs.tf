@@ -20,7 +20,7 @@ output "airflow_worker_policy_arn" {
 
 output "airflow_worker_role_arn" {
   description = "ARN of the IRSA role for self-managed Airflow workers on EKS; null when not created."
-  value       = local.airflow_on_irsa ? aws_iam_role.airflow_worker[0].arn : null
+  value       = try(aws_iam_role.irsa["airflow-worker"].arn, null)
 }
 
 output "ray_worker_policy_arn" {
@@ -30,5 +30,5 @@ output "ray_worker_policy_arn" {
 
 output "ray_worker_role_arn" {
   description = "ARN of the IRSA role for the Ray service account; null without an OIDC provider."
-  value       = local.irsa_enabled ? aws_iam_role.ray_worker[0].arn : null
+  value       = try(aws_iam_role.irsa["ray-worker"].arn, null)
 }

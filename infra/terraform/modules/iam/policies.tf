@@ -115,7 +115,9 @@ data "aws_iam_policy_document" "feature_store" {
   }
 }
 
-data "aws_iam_policy_document" "airflow_worker" {
+# What every COSMO batch worker may do on the lake: Ray jobs get exactly this, Airflow tasks get
+# it plus the serving and feature store rights below.
+data "aws_iam_policy_document" "lake_worker" {
   statement {
     sid     = "ListLakeBuckets"
     actions = ["s3:GetBucketLocation", "s3:ListBucket"]
@@ -123,7 +125,6 @@ data "aws_iam_policy_document" "airflow_worker" {
       local.b.raw,
       local.b.datasets,
       local.b.models,
-      local.b.inference,
       local.b.mlflow_artifacts,
     ]
   }
@@ -145,6 +146,32 @@ data "aws_iam_policy_document" "airflow_worker" {
   }
 
   statement {
+    sid       = "UseLakeKeys"
+    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources = var.kms_key_arns
+  }
+
+  dynamic "statement" {
+    for_each = length(var.secret_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadPlatformSecrets"
+      actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+      resources = var.secret_arns
+    }
+  }
+}
+
+data "aws_iam_policy_document" "airflow_worker" {
+  source_policy_documents = [data.aws_iam_policy_document.lake_worker.json]
+
+  statement {
+    sid       = "ListInferenceBucket"
+    actions   = ["s3:GetBucketLocation", "s3:ListBucket"]
+    resources = [local.b.inference]
+  }
+
+  statement {
     sid       = "StageAsyncRequests"
     actions   = ["s3:PutObject"]
     resources = ["${local.b.inference}/${local.p.async_input}*"]
@@ -157,12 +184,6 @@ data "aws_iam_policy_document" "airflow_worker" {
       "${local.b.inference}/${local.p.async_output}*",
       "${local.b.inference}/${local.p.async_failure}*",
     ]
-  }
-
-  statement {
-    sid       = "UseLakeKeys"
-    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
-    resources = var.kms_key_arns
   }
 
   statement {
@@ -184,61 +205,6 @@ data "aws_iam_policy_document" "airflow_worker" {
         "sagemaker:PutRecord",
       ]
       resources = local.feature_group_arns
-    }
-  }
-
-  dynamic "statement" {
-    for_each = length(var.secret_arns) > 0 ? [1] : []
-
-    content {
-      sid       = "ReadPlatformSecrets"
-      actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-      resources = var.secret_arns
-    }
-  }
-}
-
-data "aws_iam_policy_document" "ray_worker" {
-  statement {
-    sid     = "ListLakeBuckets"
-    actions = ["s3:GetBucketLocation", "s3:ListBucket"]
-    resources = [
-      local.b.raw,
-      local.b.datasets,
-      local.b.models,
-      local.b.mlflow_artifacts,
-    ]
-  }
-
-  statement {
-    sid       = "ReadBehaviourLogs"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.b.raw}/${local.p.raw_logs}*"]
-  }
-
-  statement {
-    sid     = "ReadWriteDatasetsModelsAndArtifacts"
-    actions = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
-    resources = [
-      "${local.b.datasets}/${local.p.datasets}*",
-      "${local.b.models}/${local.p.model_artifacts}*",
-      "${local.b.mlflow_artifacts}/*",
-    ]
-  }
-
-  statement {
-    sid       = "UseLakeKeys"
-    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
-    resources = var.kms_key_arns
-  }
-
-  dynamic "statement" {
-    for_each = length(var.secret_arns) > 0 ? [1] : []
-
-    content {
-      sid       = "ReadPlatformSecrets"
-      actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
-      resources = var.secret_arns
     }
   }
 }
