@@ -215,14 +215,16 @@ def _print_candidates(storage, day: str) -> None:
     table = storage.read("knowledge_candidates", day,
                          columns=["behaviour", "relation", "head_text", "product_text", "tail", "parse_status"])
     counts = Table(title="Knowledge candidates by relation")
-    for column in ("behaviour", "relation", "candidates", "parsed", "unparsed"):
-        counts.add_column(column, justify="right" if column in ("candidates", "parsed", "unparsed") else "left")
+    for column in ("behaviour", "relation", "candidates", "ok", "copied example", "no tail"):
+        counts.add_column(column, justify="left" if column in ("behaviour", "relation") else "right")
     summary: dict[tuple[str, str], list[int]] = {}
     for row in table.select(["behaviour", "relation", "parse_status"]).to_pylist():
-        entry = summary.setdefault((row["behaviour"], row["relation"]), [0, 0])
-        entry[0 if row["parse_status"] == "ok" else 1] += 1
-    for (behaviour, relation), (ok, bad) in sorted(summary.items()):
-        counts.add_row(behaviour, relation, f"{ok + bad:,}", f"{ok:,}", f"{bad:,}")
+        entry = summary.setdefault((row["behaviour"], row["relation"]), [0, 0, 0])
+        status = row["parse_status"]
+        entry[0 if status == "ok" else 1 if status == "copied_example" else 2] += 1
+    for (behaviour, relation), (ok, copied, other) in sorted(summary.items()):
+        counts.add_row(behaviour, relation, f"{ok + copied + other:,}", f"{ok:,}", f"{copied:,}", f"{other:,}")
+    counts.caption = "copied example: the tail repeats an answer of the prompt's in-context examples"
     console.print(counts)
     examples = Table(title="Some candidates")
     for column in ("head", "product", "relation", "tail"):
