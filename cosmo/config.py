@@ -256,6 +256,25 @@ class GenerationSettings(Section):
     http: HttpLLMSettings = Field(default_factory=HttpLLMSettings)
 
 
+class FilterSettings(Section):
+    """Coarse filtering of knowledge candidates (paper 3.3.1)."""
+
+    min_tail_chars: int = Field(default=3, ge=1, description="Shorter tails are dropped.")
+    max_tail_words: int = Field(default=10, ge=1, description="Tails with more words are dropped.")
+    max_echo_score: float = Field(
+        default=90, ge=0, le=100,
+        description="A tail this similar (rapidfuzz ratio, 0-100) to the query, a title or a product type "
+        "repeats the context and is dropped.",
+    )
+    generic_min_heads: int = Field(default=5, ge=2, description="A generic tail attaches to at least this many heads.")
+    generic_head_share: float = Field(
+        default=0.1, gt=0, le=1, description="... and to at least this share of all heads of the day."
+    )
+    generic_min_entropy: float = Field(
+        default=0.8, ge=0, le=1, description="... with head entropy (normalised, 0-1) at least this high."
+    )
+
+
 class AwsSettings(Section):
     region: str | None = Field(default=None, description="AWS region; None: the standard chain.")
     endpoint_url: str | None = Field(
@@ -332,6 +351,7 @@ class Settings(BaseSettings):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    filters: FilterSettings = Field(default_factory=FilterSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     ray: RaySettings = Field(default_factory=RaySettings)

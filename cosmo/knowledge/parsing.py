@@ -36,8 +36,13 @@ def first_sentence(text: str) -> str:
     return text[: match.start()] if match else text
 
 
+_DANGLING = re.compile(r"(?:\s+(?:and|or|but|as well as|such as|like|which))+$")
+
+
 def normalise(text: str) -> str:
-    return _SPACES.sub(" ", text).strip(_TRAILING).strip().lower()
+    """Single spaces, lower case, no trailing punctuation or dangling conjunction ("..., and")."""
+    text = _SPACES.sub(" ", text).strip(_TRAILING).strip().lower()
+    return _DANGLING.sub("", text).strip(_TRAILING).strip()
 
 
 def parse_generation(text: str | None, answer_prefix: str = "", *, finish_reason: str = "stop",

@@ -30,6 +30,11 @@ def test_inline_numbering_and_bullets():
     assert tails(" usb 2.0 cables") == [("usb 2.0 cables", "ok")]
 
 
+def test_dangling_conjunctions_are_cut():
+    assert tails(" sleeping outdoors, and\n2. hiking or") == [("sleeping outdoors", "ok"), ("hiking", "ok")]
+    assert tails(" rock and roll") == [("rock and roll", "ok")]
+
+
 def test_echoed_prefix_and_duplicates():
     assert tails("The product is used for 1. hiking\n2. Hiking\n3. fishing") == [("hiking", "ok"), ("fishing", "ok")]
 
