@@ -20,6 +20,7 @@ from typing import Any
 
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
@@ -44,6 +45,11 @@ def as_date(ds: dt.date | str) -> dt.date:
         raise ValueError(f"run date must be YYYY-MM-DD, got {ds!r}") from None
 
 
+def first_true(mask: pa.Array | pa.ChunkedArray) -> int:
+    """Index of the first true value of a boolean mask (for naming the row of an error)."""
+    return int(pc.index(mask, True).as_py())
+
+
 def conform(table: pa.Table, dataset: Dataset, *, origin: str = "<table>") -> pa.Table:
     """Select and cast ``table`` to the dataset's schema, naming any missing or bad field."""
     columns = []
@@ -61,8 +67,8 @@ def conform(table: pa.Table, dataset: Dataset, *, origin: str = "<table>") -> pa
                     f"cannot read as {schema_field.type}: {exc}", file=origin, field=schema_field.name
                 ) from None
         if not schema_field.nullable and column.null_count:
-            first_null = next(i for i, v in enumerate(column.is_null().to_pylist()) if v)
-            raise DataError("required value is missing", file=origin, row=first_null, field=schema_field.name)
+            raise DataError("required value is missing", file=origin, row=first_true(column.is_null()),
+                            field=schema_field.name)
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=dataset.schema)
 

@@ -27,7 +27,7 @@ from cosmo.catalog import (
     Dataset,
 )
 from cosmo.errors import DataError
-from cosmo.storage import Storage, as_date, conform, is_data_file
+from cosmo.storage import Storage, as_date, conform, first_true, is_data_file
 
 NEEDS_QUERY = ("search",)
 NEEDS_PRODUCT = ("view", "click", "add_to_cart", "purchase")
@@ -45,22 +45,18 @@ def raw_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
     return sorted(p for p in fs.find(folder) if is_data_file(p))
 
 
-def _first_true(mask: pa.ChunkedArray | pa.Array) -> int:
-    return int(pc.index(mask, True).as_py())
-
-
 def check_events(batch: pa.Table, file: str, row_offset: int) -> pa.Table:
     """Conform a batch to the events schema and check the rules a schema cannot express."""
     table = conform(batch, BEHAVIOUR_EVENTS, origin=file)
 
     def fail(mask, field: str, message: str) -> None:
-        row = _first_true(mask)
+        row = first_true(mask)
         raise DataError(message, file=file, row=row_offset + row, field=field)
 
     event_type = table.column("event_type")
     unknown = pc.invert(pc.is_in(event_type, value_set=pa.array(EVENT_TYPES)))
     if pc.any(unknown).as_py():
-        bad = event_type[_first_true(unknown)].as_py()
+        bad = event_type[first_true(unknown)].as_py()
         fail(unknown, "event_type", f"unknown event type {bad!r}; expected one of {', '.join(EVENT_TYPES)}")
     query = table.column("query")
     missing_query = pc.and_kleene(pc.is_in(event_type, value_set=pa.array(NEEDS_QUERY)),
@@ -93,7 +89,7 @@ def _check_labels(table: pa.Table, path: str) -> None:
     labels = table.column("esci_label")
     bad = pc.invert(pc.is_in(labels, value_set=pa.array(ESCI_LABELS)))
     if pc.any(bad).as_py():
-        row = _first_true(bad)
+        row = first_true(bad)
         raise DataError(f"ESCI label must be one of {', '.join(ESCI_LABELS)}, got {labels[row].as_py()!r}",
                         file=path, row=row, field="esci_label")
 
@@ -103,7 +99,7 @@ def _check_unique_products(table: pa.Table, path: str) -> None:
     if pc.count_distinct(ids).as_py() != len(ids):
         counts = pc.value_counts(ids)
         dup = next(v["values"] for v in counts.to_pylist() if v["counts"] > 1)
-        row = _first_true(pc.equal(ids, dup))
+        row = first_true(pc.equal(ids, dup))
         raise DataError(f"duplicate product_id {dup!r}", file=path, row=row, field="product_id")
 
 

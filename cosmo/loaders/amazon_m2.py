@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from cosmo.catalog import BEHAVIOUR_EVENTS
 from cosmo.errors import DataError
 from cosmo.loaders.tabular import read_table, require_columns
+from cosmo.storage import first_true
 
 
 def load_sessions(path: str | Path, next_item_path: str | Path | None = None) -> pa.Table:
@@ -25,12 +26,12 @@ def load_sessions(path: str | Path, next_item_path: str | Path | None = None) ->
     lengths = pc.list_value_length(items)
     empty = pc.fill_null(pc.equal(lengths, 0), True)
     if pc.any(empty).as_py():
-        raise DataError("empty session", file=path, row=int(pc.index(empty, True).as_py()), field="prev_items")
+        raise DataError("empty session", file=path, row=first_true(empty), field="prev_items")
     flat = pc.list_flatten(items)
     bad = pc.or_kleene(pc.is_null(flat), pc.equal(flat, ""))
     if pc.any(bad).as_py():
-        position = int(pc.index(bad, True).as_py())
-        row = int(pc.index(pc.greater(pc.cumulative_sum(lengths), position), True).as_py())
+        position = first_true(bad)
+        row = first_true(pc.greater(pc.cumulative_sum(lengths), position))
         raise DataError("empty product id in session", file=path, row=row, field="prev_items")
     sessions = items.to_pylist()
     if next_item_path is not None:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from cosmo.catalog import ESCI_LABELS, PRODUCTS, RELEVANCE_JUDGEMENTS
 from cosmo.errors import DataError
 from cosmo.loaders.tabular import read_table, require_columns
+from cosmo.storage import first_true
 
 LABEL_NAMES = {"exact": "E", "substitute": "S", "complement": "C", "irrelevant": "I"}
 
@@ -50,8 +51,7 @@ def load_esci(path: str | Path, *, assume_label: str | None = None, locale: str 
         values = table.column(column).cast(pa.string())
         empty = pc.or_kleene(pc.is_null(values), pc.equal(pc.utf8_trim_whitespace(values), ""))
         if pc.any(empty).as_py():
-            row = int(pc.index(empty, True).as_py())
-            raise DataError("required value is missing", file=path, row=row, field=column)
+            raise DataError("required value is missing", file=path, row=first_true(empty), field=column)
     queries = pc.utf8_trim_whitespace(table.column("query").cast(pa.string()))
     product_ids = table.column("product_id").cast(pa.string())
     relevance = pa.table({"query": queries, "product_id": product_ids, "esci_label": pa.array(labels)},
