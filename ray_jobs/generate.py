@@ -29,7 +29,7 @@ from cosmo.generation.base import Generation
 from cosmo.generation.candidates import candidate_rows, prompts_to_table
 from cosmo.generation.prompting import prompts_for_pairs
 from cosmo.models import teacher_model_path
-from cosmo.storage import Storage, as_date, partition_name, write_parquet_atomic
+from cosmo.storage import Storage, as_date, is_data_file, partition_name, write_parquet_atomic
 
 log = logging.getLogger("ray_jobs.generate")
 
@@ -49,11 +49,16 @@ class GenerateResult:
         return self.output_tokens / self.seconds if self.seconds else 0.0
 
 
+def model_name(settings: Settings, model_path: str) -> str:
+    """The model as provenance records it: the served name for the HTTP backend, else its path."""
+    g = settings.generation
+    return (g.http.model or model_path) if g.backend == "http" else model_path
+
+
 def model_key(settings: Settings, model_path: str) -> str:
     """Identifies what generated a chunk: backend, model and everything that changes the answers."""
     g = settings.generation
-    name = g.http.model or model_path if g.backend == "http" else model_path
-    spec = json.dumps({"backend": g.backend, "model": str(name), "few_shot": g.few_shot,
+    spec = json.dumps({"backend": g.backend, "model": model_name(settings, model_path), "few_shot": g.few_shot,
                        "max_new_tokens": g.max_new_tokens, "temperature": g.temperature, "top_p": g.top_p,
                        "top_k": g.top_k, "seed": g.seed, "stop": g.stop}, sort_keys=True)
     return hashlib.sha1(spec.encode()).hexdigest()[:12]
@@ -63,14 +68,17 @@ def staging_path(storage: Storage, ds, key: str) -> str:
     return storage.path("_staging", KNOWLEDGE_CANDIDATES.name, partition_name(ds), f"model={key}")
 
 
-def _done_prompt_ids(storage: Storage, folder: str) -> set[str]:
+def _staged_chunks(storage: Storage, folder: str) -> list[str]:
+    """Finished chunks in the staging folder (files still being written are not data files yet)."""
     if not storage.fs.exists(folder):
-        return set()
+        return []
+    return [path for path in storage.fs.ls(folder, detail=False) if is_data_file(path)]
+
+
+def _done_prompt_ids(storage: Storage, folder: str) -> set[str]:
     done: set[str] = set()
-    for path in storage.fs.ls(folder, detail=False):
-        if path.endswith(".parquet") and not path.rsplit("/", 1)[-1].startswith("."):
-            done.update(pq.read_table(path, columns=["prompt_id"], filesystem=storage.fs)
-                        .column("prompt_id").to_pylist())
+    for path in _staged_chunks(storage, folder):
+        done.update(pq.read_table(path, columns=["prompt_id"], filesystem=storage.fs).column("prompt_id").to_pylist())
     return done
 
 
@@ -97,14 +105,14 @@ def build_prompt_table(storage: Storage, ds, settings: Settings, model_path: str
 def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
     import ray
 
-    from cosmo.generation.ray_pipeline import generate_dataset
+    from cosmo.generation.ray_pipeline import generate_dataset, sampling_params
 
     ds = as_date(ds)
     started = time.perf_counter()
     storage = Storage.from_settings(settings)
     model_path = str(teacher_model_path(settings))
     key = model_key(settings, model_path)
-    model_name = settings.generation.http.model if settings.generation.backend == "http" else model_path
+    name = model_name(settings, model_path)
     manifest = storage.manifest(KNOWLEDGE_CANDIDATES, ds)
     table = build_prompt_table(storage, ds, settings, model_path)
     if limit is not None:
@@ -123,28 +131,27 @@ def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
     if todo.num_rows:
         ensure_ray()
         dataset = generate_dataset(ray.data.from_arrow(todo), settings.generation, model_path)
-        params = json.loads(settings.generation.model_dump_json(include={"temperature", "top_p", "top_k",
-                                                                          "max_new_tokens", "seed", "stop"}))
+        params = sampling_params(settings.generation)
         for batch in dataset.iter_batches(batch_size=settings.generation.rows_per_chunk, batch_format="pyarrow"):
             rows = batch.to_pydict()
             generations = [Generation(rows["prompt_id"][i], rows["generation_text"][i], int(rows["output_tokens"][i]),
                                       rows["finish_reason"][i], rows["error"][i]) for i in range(batch.num_rows)]
-            chunk = candidate_rows(rows, generations, model=str(model_name), backend=settings.generation.backend,
+            chunk = candidate_rows(rows, generations, model=name, backend=settings.generation.backend,
                                    sampling_params=params)
             write_parquet_atomic(storage.fs, f"{folder}/chunk-{uuid.uuid4().hex}.parquet", chunk,
                                  KNOWLEDGE_CANDIDATES.schema)
             tokens += sum(g.output_tokens for g in generations)
             done.update(rows["prompt_id"])
             log.info("generated %d/%d prompts", len(done), table.num_rows)
-    chunks = [pq.read_table(p, filesystem=storage.fs) for p in storage.fs.ls(folder, detail=False)
-              if p.endswith(".parquet") and not p.rsplit("/", 1)[-1].startswith(".")]
+    chunks = [pq.read_table(path, filesystem=storage.fs) for path in _staged_chunks(storage, folder)]
     candidates = pa.concat_tables(chunks) if chunks else KNOWLEDGE_CANDIDATES.schema.empty_table()
     wanted = pa.compute.is_in(candidates.column("prompt_id"), table.column("prompt_id"))
     candidates = candidates.filter(wanted).sort_by([("prompt_id", "ascending"), ("rank", "ascending")])
     uri = storage.write(KNOWLEDGE_CANDIDATES, ds, candidates,
-                        metadata={"model_key": key, "model": str(model_name), "prompts": table.num_rows,
+                        metadata={"model_key": key, "model": name, "prompts": table.num_rows,
                                   "backend": settings.generation.backend})
-    storage.fs.rm(folder, recursive=True)
+    if storage.fs.exists(folder):
+        storage.fs.rm(folder, recursive=True)
     return GenerateResult(uri, table.num_rows, todo.num_rows, table.num_rows - todo.num_rows, candidates.num_rows,
                           tokens, time.perf_counter() - started)
 

@@ -20,8 +20,9 @@ import numpy as np
 
 from cosmo.config import GenerationSettings
 from cosmo.generation.base import Generation
+from cosmo.generation.candidates import PROMPT_COLUMNS
 
-OUTPUT_COLUMNS = ("generation_text", "output_tokens", "finish_reason", "error")
+ROW_COLUMNS = (*PROMPT_COLUMNS, "prompt_text")  # what a processor's output row carries on
 log = logging.getLogger(__name__)
 
 
@@ -102,8 +103,7 @@ def vllm_postprocess(row: dict) -> dict:
         generated = row.get("generated_tokens")
         tokens = len(generated) if generated is not None else 0
     finish = "error" if error else ("length" if row.get("finish_reason") == "length" else "stop")
-    keep = {k: row[k] for k in ("prompt_id", "template_id", "behaviour", "relation", "head", "head_text",
-                                "product_id", "product_text", "messages", "prompt_text")}
+    keep = {k: row[k] for k in ROW_COLUMNS}
     return {**keep, "generation_text": None if error else text, "output_tokens": int(tokens or 0),
             "finish_reason": finish, "error": str(error) if error else None}
 
@@ -140,8 +140,7 @@ def http_preprocess(settings: GenerationSettings):
 
 def http_postprocess(row: dict) -> dict:
     response = row.get("http_response") or {}
-    keep = {k: row[k] for k in ("prompt_id", "template_id", "behaviour", "relation", "head", "head_text",
-                                "product_id", "product_text", "messages", "prompt_text")}
+    keep = {k: row[k] for k in ROW_COLUMNS}
     try:
         choice = response["choices"][0]
         text, finish = choice.get("text"), choice.get("finish_reason") or "stop"

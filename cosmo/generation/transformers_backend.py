@@ -66,11 +66,6 @@ class TransformersBackend:
             return []
         return list(value) if isinstance(value, list | tuple) else [value]
 
-    def sampling_params(self) -> dict:
-        s = self.settings
-        return {"temperature": s.temperature, "top_p": s.top_p, "top_k": s.top_k, "max_new_tokens": s.max_new_tokens,
-                "seed": s.seed, "stop": list(s.stop)}
-
     # -- prompts ---------------------------------------------------------------------------
     def render(self, prompt: Prompt) -> str:
         return self.tokenizer.apply_chat_template(list(prompt.messages), tokenize=False,

@@ -63,7 +63,7 @@ def test_job_generates_validates_and_reruns_as_a_no_op(ray_local, sampled_day):
     assert storage.read("knowledge_candidates", DAY).num_rows == candidates.num_rows
 
 
-def test_resume_after_a_crash_skips_finished_chunks(ray_local, sampled_day, monkeypatch):
+def test_resume_after_a_crash_skips_finished_chunks(ray_local, sampled_day, monkeypatch, teacher_path):
     import ray_jobs.generate as job
     from cosmo.storage import Storage
 
@@ -85,13 +85,7 @@ def test_resume_after_a_crash_skips_finished_chunks(ray_local, sampled_day, monk
     assert resumed.skipped == 4 and resumed.generated_now == 8  # the first chunk (4 prompts) survived
     storage = Storage(str(sampled_day))
     assert len(storage.read("knowledge_candidates", DAY).column("prompt_id").unique()) == 12
-    assert not storage.fs.exists(job.staging_path(storage, DAY, job.model_key(settings, resumed_model(settings))))
-
-
-def resumed_model(settings):
-    from cosmo.models import teacher_model_path
-
-    return str(teacher_model_path(settings))
+    assert not storage.fs.exists(job.staging_path(storage, DAY, job.model_key(settings, teacher_path)))
 
 
 @pytest.fixture(scope="module")
