@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import duckdb
@@ -40,7 +41,7 @@ from cosmo.catalog import (
     SEARCH_BUY_PAIRS,
 )
 from cosmo.config import SamplingSettings
-from cosmo.storage import Storage, as_date
+from cosmo.storage import Storage, as_date, conform
 
 UNIFORM = "((hash({key}, {seed}) % 1000000007)::DOUBLE + 1.0) / 1000000008.0"
 
@@ -334,30 +335,26 @@ def sample_behaviours(storage: Storage, ds: dt.date | str, cfg: SamplingSettings
         cb_kept, cb_dropped = _co_buy(con, cfg)
         con.execute(f"CREATE TEMP TABLE search_buy_kept AS {sb_kept}")
         con.execute(f"CREATE TEMP TABLE co_buy_kept AS {cb_kept}")
+        search_buy = con.sql("SELECT * FROM search_buy_kept").to_arrow_table()
+        co_buy = con.sql("SELECT * FROM co_buy_kept").to_arrow_table()
         uris = {
-            SEARCH_BUY_PAIRS.name: storage.write(SEARCH_BUY_PAIRS, ds,
-                                                 con.sql("SELECT * FROM search_buy_kept").to_arrow_table()),
-            CO_BUY_PAIRS.name: storage.write(CO_BUY_PAIRS, ds,
-                                             con.sql("SELECT * FROM co_buy_kept").to_arrow_table()),
+            SEARCH_BUY_PAIRS.name: storage.write(SEARCH_BUY_PAIRS, ds, search_buy),
+            CO_BUY_PAIRS.name: storage.write(CO_BUY_PAIRS, ds, co_buy),
         }
+        counts: Counter[tuple[str, str]] = Counter()
         with storage.writer(DROPPED_PAIRS, ds) as writer:
             for sql in (sb_dropped, cb_dropped):
-                reader = con.sql(sql).to_arrow_reader(500_000)
-                for batch in reader:
+                for batch in con.sql(sql).to_arrow_reader(500_000):
                     writer.write(batch)
+                    counts.update(zip(batch.column("behaviour").to_pylist(), batch.column("reason").to_pylist(),
+                                      strict=True))
         uris[DROPPED_PAIRS.name] = writer.uri
-        statistics = con.sql(_statistics_sql()).to_arrow_table()
+        statistics = conform(con.sql(_statistics_sql()).to_arrow_table(), DOMAIN_STATISTICS)
         uris[DOMAIN_STATISTICS.name] = storage.write(DOMAIN_STATISTICS, ds, statistics)
         dropped: dict[str, dict[str, int]] = {"search_buy": {}, "co_buy": {}}
-        for behaviour, reason, n in con.execute(f"""
-                SELECT behaviour, reason, count(*) FROM ({sb_dropped} UNION ALL {cb_dropped})
-                GROUP BY ALL ORDER BY 1, 3 DESC""").fetchall():
+        for (behaviour, reason), n in sorted(counts.items(), key=lambda item: (item[0][0], -item[1])):
             dropped[behaviour][reason] = n
-        kept = {
-            "search_buy": con.execute("SELECT count(*) FROM search_buy_kept").fetchall()[0][0],
-            "co_buy": con.execute("SELECT count(*) FROM co_buy_kept").fetchall()[0][0],
-        }
-        return SamplingResult(uris=uris, kept=kept, dropped=dropped,
-                              statistics=storage.read(DOMAIN_STATISTICS, ds))
+        kept = {"search_buy": search_buy.num_rows, "co_buy": co_buy.num_rows}
+        return SamplingResult(uris=uris, kept=kept, dropped=dropped, statistics=statistics)
     finally:
         con.close()
