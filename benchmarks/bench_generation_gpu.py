@@ -43,14 +43,13 @@ def llama8b_dummy_folder(tokenizer_from: str) -> str:
     return str(folder)
 
 
-def measure(table, settings, model_path: str, load_format: str | None) -> dict:
+def measure(table, settings, model_path: str, **vllm) -> dict:
     import ray
 
     from cosmo.generation.ray_pipeline import generate_dataset
 
     generation = settings.generation.model_copy(update={"backend": "vllm"})
-    if load_format:
-        generation.vllm = generation.vllm.model_copy(update={"max_model_len": 2048})
+    generation.vllm = generation.vllm.model_copy(update=vllm)
     dataset = generate_dataset(ray.data.from_arrow(table), generation, model_path)
     started = time.perf_counter()
     tokens = rows = errors = 0
@@ -91,18 +90,8 @@ def main() -> None:
         table = pa.concat_tables([table, table])
     table = table.slice(0, args.prompts)
     ray.init(include_dashboard=False, logging_level="ERROR")
-    results = [measure(table, settings, teacher, None)]
-    import cosmo.generation.ray_pipeline as pipeline
-
-    original = pipeline.vllm_config
-
-    def dummy_weights(model_path, generation):
-        config = original(model_path, generation)
-        config.engine_kwargs["load_format"] = "dummy"
-        return config
-
-    pipeline.vllm_config = dummy_weights
-    results.append(measure(table, settings, llama8b_dummy_folder(teacher), "dummy"))
+    results = [measure(table, settings, teacher),
+               measure(table, settings, llama8b_dummy_folder(teacher), load_format="dummy", max_model_len=2048)]
     for r, label in zip(results, ("SmolLM2-135M (embedded)", "Llama-3-8B shape, random"), strict=True):
         print(f"{label:28s}: {r['output_tokens']:8d} tokens in {r['seconds']:7.1f}s = {r['tokens_per_s']:9.0f} "
               f"tokens/s ({r['errors']} errors)")

@@ -35,6 +35,7 @@ def main() -> None:
     from cosmo.generation.candidates import prompts_from_rows
     from cosmo.generation.transformers_backend import TransformersBackend
     from cosmo.models import teacher_model_path
+    from cosmo.storage import Storage
     from ray_jobs.generate import build_prompt_table, run
     from tasks.daily_refresh import run_daily_refresh
 
@@ -44,8 +45,7 @@ def main() -> None:
     run_daily_refresh(DAY, overrides, generate=True, progress=False)
     settings = Settings(**overrides)
     model_path = str(teacher_model_path(settings))
-    table = build_prompt_table(__import__("cosmo.storage", fromlist=["Storage"]).Storage(str(root)), DAY, settings,
-                               model_path)
+    table = build_prompt_table(Storage(str(root)), DAY, settings, model_path)
     prompts = prompts_from_rows(table.to_pydict())
 
     from cosmo.compute import ensure_ray

@@ -192,7 +192,8 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
 
     with fsspec.open(outputs["report"]["summary"], "r", **settings.storage.storage_options) as handle:
         summary = json.load(handle)
-    render(console, Storage.from_settings(settings).read(DOMAIN_STATISTICS, day), summary["dropped"],
+    storage = Storage.from_settings(settings)
+    render(console, storage.read(DOMAIN_STATISTICS, day), summary["dropped"],
            summary["kept"])
     written = Table(title=f"Datasets written for {day}")
     written.add_column("dataset")
@@ -202,12 +203,11 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
         written.add_row(name, f"{summary['rows'][name]:,}", summary["datasets"][name])
     written.add_row("report", "", outputs["report"]["plot"])
     if candidates:
-        storage = Storage.from_settings(settings)
         for name in ("knowledge_candidates", "relation_patterns"):
             written.add_row(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
     console.print(written)
     if candidates:
-        _print_candidates(Storage.from_settings(settings), day)
+        _print_candidates(storage, day)
     console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
 
 

@@ -207,6 +207,9 @@ class VllmSettings(Section):
     dtype: str = Field(default="bfloat16", description="Weights and activations dtype.")
     accelerator_type: str | None = Field(default=None, description="Ray accelerator type, e.g. H100.")
     enable_prefix_caching: bool = Field(default=True, description="Reuse the shared prompt prefix.")
+    load_format: str = Field(
+        default="auto", description="vLLM weight loading; 'dummy' initialises randomly (throughput benchmarks)."
+    )
 
 
 class HttpLLMSettings(Section):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -87,9 +89,6 @@ def _via_jobs_api(address: str, command: str, poll_seconds: float, runtime_env: 
 
 
 def _via_subprocess(command: str, timeout_seconds: float | None) -> dict:
-    import os
-    import threading
-
     args = shlex.split(command)
     args[0] = sys.executable
     process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -75,7 +75,7 @@ def vllm_config(model_path: str, settings: GenerationSettings):
         model_source=model_path,  # a local path: never a hub id at run time
         engine_kwargs={"tensor_parallel_size": v.tensor_parallel_size, "max_model_len": v.max_model_len,
                        "gpu_memory_utilization": v.gpu_memory_utilization, "dtype": v.dtype,
-                       "enable_prefix_caching": v.enable_prefix_caching},
+                       "enable_prefix_caching": v.enable_prefix_caching, "load_format": v.load_format},
         batch_size=v.batch_size,
         concurrency=v.concurrency,
         accelerator_type=v.accelerator_type,

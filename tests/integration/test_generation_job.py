@@ -147,6 +147,7 @@ def test_vllm_configuration_and_row_functions(teacher_path):
     assert config.model_source == teacher_path and config.should_continue_on_error
     assert config.engine_kwargs["tensor_parallel_size"] == 2 and config.engine_kwargs["enable_prefix_caching"]
     assert config.concurrency == 3 and config.accelerator_type == "H100"
+    assert config.engine_kwargs["load_format"] == "auto"
     row = {"prompt_id": "p", "template_id": "t", "behaviour": "search_buy", "relation": "USED_FOR_EVE",
            "head": "camping", "head_text": "camping", "product_id": "B1", "product_text": "Tent",
            "messages": "[]", "prompt_text": "<prompt>"}
