@@ -60,7 +60,7 @@ class TransformersGenerator:
 def sampling_params(settings: GenerationSettings) -> dict[str, Any]:
     params: dict[str, Any] = {"temperature": settings.temperature, "top_p": settings.top_p,
                               "max_tokens": settings.max_new_tokens, "stop": list(settings.stop),
-                              "seed": settings.seed}
+                              "seed": settings.seed, "ignore_eos": settings.ignore_eos}
     if settings.top_k:
         params["top_k"] = settings.top_k
     return params
@@ -127,6 +127,8 @@ def http_config(settings: GenerationSettings):
 def http_preprocess(settings: GenerationSettings):
     params = sampling_params(settings)
     params.pop("top_k", None)  # not part of the OpenAI completions API
+    if not params["ignore_eos"]:
+        params.pop("ignore_eos")  # a vLLM extension: sent only when asked for
     model = settings.http.model
 
     def preprocess(row: dict) -> dict:

@@ -47,15 +47,18 @@ class TransformersBackend:
     settings: GenerationSettings
     name: str = "transformers"
     stats: Throughput = field(default_factory=Throughput)
+    model: object | None = None  # an already-loaded model (benchmarks with random weights); None: load model_path
 
     def __post_init__(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model_id = str(self.model_path)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=DTYPES[self.settings.dtype])
+        if self.model is None:
+            self.model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=DTYPES[self.settings.dtype])
         self.model.to(self.settings.device).eval()
-        self.eos_ids = set(self._as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.eos_token_id}
+        eos = set(self._as_list(self.model.generation_config.eos_token_id)) | {self.tokenizer.eos_token_id}
+        self.eos_ids = set() if self.settings.ignore_eos else eos
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._prefix_cache: dict[tuple[int, ...], object] = {}
         self._generator = torch.Generator(device=self.settings.device).manual_seed(self.settings.seed)
@@ -240,9 +243,10 @@ class TransformersBackend:
                 for index in rows:
                     tokens[index] = []
             next_tokens = self._sample(logits)
+            chosen = next_tokens.tolist()  # one device-to-host copy per step, not one per row
             keep = []
             for slot, index in enumerate(active):
-                token = int(next_tokens[slot])
+                token = chosen[slot]
                 done = None
                 if token in self.eos_ids:
                     done = "stop"

@@ -67,3 +67,13 @@ def test_raw_completions_share_their_common_prefix(backend):
     completions = backend.complete(texts, ids=["a", "b", "c"])
     assert [c.prompt_id for c in completions] == ["a", "b", "c"]
     assert all(c.output_tokens > 0 for c in completions)
+
+
+@pytest.mark.slow
+def test_ignore_eos_generates_the_full_budget_with_a_given_model(backend, teacher_path):
+    settings = GenerationSettings(temperature=0, max_new_tokens=60, batch_size=4, stop=[])
+    natural = TransformersBackend(teacher_path, settings, model=backend.model).generate(prompts()[:4])
+    assert any(g.finish_reason == "stop" for g in natural)  # the model ends some lists by itself
+    forced = TransformersBackend(teacher_path, settings.model_copy(update={"ignore_eos": True}),
+                                 model=backend.model).generate(prompts()[:4])
+    assert all(g.finish_reason == "length" and g.output_tokens == 60 for g in forced)
