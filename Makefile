@@ -15,7 +15,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.cosmo/airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: setup run test test-fast bench lint airflow clean
+.PHONY: setup run test test-fast bench lint airflow clean browser
 
 setup: $(VENV)/.installed
 
@@ -41,7 +41,16 @@ $(CHECKOV_VENV)/.installed:
 run: setup
 	$(BIN)/cosmo refresh --generate --ds $(DS)
 
-test: setup $(CHECKOV_VENV)/.installed
+# The annotation page's browser test drives Debian's Chromium and chromedriver (never a browser
+# build downloaded by a tool); installed here when missing, as root or through sudo.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+test: setup $(CHECKOV_VENV)/.installed browser
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

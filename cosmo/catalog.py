@@ -185,6 +185,82 @@ RELATION_PATTERNS = Dataset(
     "Frequent predicate patterns in generations under the seed relations: material for new relations.",
 )
 
+ANSWERS = ("yes", "no", "not_sure")
+ANNOTATION_QUESTIONS = ("complete", "relevant", "informative", "plausible", "typical")  # Appendix B
+ANNOTATOR_KINDS = ("human", "machine")
+
+FILTERED_CANDIDATES = Dataset(
+    "filtered_candidates",
+    pa.schema([
+        *KNOWLEDGE_CANDIDATES.schema,
+        pa.field("domain", pa.string(), nullable=True),
+        pa.field("drop_reason", pa.string(), nullable=True),
+        pa.field("echo_score", pa.float64(), nullable=True),
+        pa.field("head_share", pa.float64(), nullable=True),
+        pa.field("head_entropy", pa.float64(), nullable=True),
+        pa.field("perplexity", pa.float64(), nullable=True),
+        pa.field("similarity", pa.float64(), nullable=True),
+        pa.field("kept", pa.bool_(), nullable=False),
+    ]),
+    "Every knowledge candidate after coarse filtering (rules, perplexity, embedding similarity): "
+    "nothing is removed; drop_reason names the first filter that dropped a row (null when kept) and "
+    "the scores say why.",
+)
+
+ANNOTATION_ITEMS = Dataset(
+    "annotation_items",
+    _schema(
+        ("item_id", pa.string(), False),
+        ("candidate_id", pa.string(), False),
+        ("behaviour", pa.string(), False),
+        ("relation", pa.string(), False),
+        ("domain", pa.string(), True),
+        ("head_text", pa.string(), False),
+        ("product_text", pa.string(), False),
+        ("tail", pa.string(), False),
+        ("weight", pa.float64(), False),
+        ("stratum", pa.string(), False),
+        ("audit", pa.bool_(), False),
+    ),
+    "Kept candidates selected for annotation with weight log f(t) / (pop(q) * pop(p)), stratified per "
+    "domain and behaviour; audit rows are the 5% sample re-checked by a second team.",
+)
+
+ANNOTATION_LABELS = Dataset(
+    "annotation_labels",
+    _schema(
+        ("label_id", pa.string(), False),
+        ("item_id", pa.string(), False),
+        ("candidate_id", pa.string(), False),
+        ("annotator", pa.string(), False),
+        ("annotator_kind", pa.string(), False),
+        ("source", pa.string(), False),
+        ("round", pa.int32(), False),
+        ("complete", pa.string(), False),
+        ("relevant", pa.string(), False),
+        ("informative", pa.string(), False),
+        ("plausible", pa.string(), False),
+        ("typical", pa.string(), False),
+        ("labelled_at", pa.timestamp("ms", tz="UTC"), False),
+    ),
+    "Answers to the five questions of Appendix B (yes, no, not_sure), one row per item and annotator. "
+    "annotator_kind separates human from machine labels (LLM judge, planted-intention oracle); "
+    "label_id is a hash of item, annotator and source, so re-importing the same labels changes nothing.",
+)
+
+CRITIC_SCORES = Dataset(
+    "critic_scores",
+    _schema(
+        ("candidate_id", pa.string(), False),
+        ("plausibility", pa.float64(), False),
+        ("typicality", pa.float64(), False),
+        ("critic_model", pa.string(), False),
+        ("kept", pa.bool_(), False),
+    ),
+    "Critic classifier scores for every kept candidate; kept means plausibility above the configured "
+    "threshold. critic_model is the registered model version that scored it.",
+)
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
@@ -198,6 +274,10 @@ DATASETS: dict[str, Dataset] = {
         DOMAIN_STATISTICS,
         KNOWLEDGE_CANDIDATES,
         RELATION_PATTERNS,
+        FILTERED_CANDIDATES,
+        ANNOTATION_ITEMS,
+        ANNOTATION_LABELS,
+        CRITIC_SCORES,
     )
 }
 

@@ -250,6 +250,9 @@ class GenerationSettings(Section):
     top_k: int | None = Field(default=50, ge=1, description="Candidates kept before nucleus sampling (None: all).")
     seed: int = Field(default=0, description="Sampling seed.")
     stop: list[str] = Field(default_factory=lambda: ["\n\n"], description="Stop strings (the list ends).")
+    ignore_eos: bool = Field(
+        default=False, description="Always generate max_new_tokens (throughput benchmarks with random weights)."
+    )
     batch_size: int = Field(default=48, ge=1, description="Prompts decoded together (transformers).")
     device: str = Field(default="cpu", description="torch device for the transformers backend.")
     dtype: Literal["float32", "bfloat16", "float16"] = Field(default="float32", description="torch dtype.")
@@ -276,6 +279,130 @@ class FilterSettings(Section):
     generic_min_entropy: float = Field(
         default=0.8, ge=0, le=1, description="... with head entropy (normalised, 0-1) at least this high."
     )
+    max_perplexity: float = Field(
+        default=400.0, gt=1,
+        description="Tails whose perplexity under the teacher LM (given the prompt) is higher are incomplete "
+        "or garbled and dropped.",
+    )
+    max_similarity: float = Field(
+        default=0.85, gt=0, le=1,
+        description="Tails whose embedding cosine to the query or product text is higher paraphrase it and "
+        "are dropped.",
+    )
+    perplexity_dtype: Literal["float32", "bfloat16", "int8"] = Field(
+        default="float32",
+        description="Weights of the teacher LM when scoring perplexity; int8: dynamically quantised linear layers.",
+    )
+    perplexity_batch_size: int = Field(default=64, ge=1, description="Tails per forward pass of the teacher LM.")
+    embedding_batch_size: int = Field(default=128, ge=1, description="Texts per forward pass of the embedder.")
+    rows_per_batch: int = Field(
+        default=2048, ge=1, description="Candidates per Ray Data batch (and per resumable staged chunk)."
+    )
+    perplexity_actors: int = Field(default=1, ge=1, description="Ray actors scoring perplexity.")
+    similarity_actors: int = Field(default=1, ge=1, description="Ray actors embedding texts.")
+    cpus_per_actor: float = Field(default=1.0, gt=0, description="CPUs (and torch threads) per scoring actor.")
+    device: str = Field(default="cpu", description="torch device of both scoring models.")
+
+
+class AnnotationSettings(Section):
+    """Selection for and collection of human labels (paper 3.3.2, Appendix B)."""
+
+    items_per_stratum: int = Field(
+        default=20, ge=1, description="Candidates sampled per (domain, behaviour) stratum per day."
+    )
+    annotators_per_item: int = Field(default=2, ge=1, description="Independent annotators per item.")
+    audit_share: float = Field(default=0.05, ge=0, le=1, description="Share of items in the audit sample.")
+    seed: int = Field(default=0, description="Sampling seed.")
+    disagreement_questions: list[str] = Field(
+        default_factory=lambda: ["complete", "relevant", "informative", "plausible", "typical"],
+        description="Questions on which the first annotators must agree; a difference on any of them sends the "
+        "item to a third annotator.",
+    )
+    web_host: str = Field(default="127.0.0.1", description="Interface the annotation web page binds.")
+    web_port: int = Field(default=8765, ge=1, le=65535, description="Port of the annotation web page.")
+
+    @field_validator("disagreement_questions")
+    @classmethod
+    def _known_questions(cls, value: list[str]) -> list[str]:
+        from cosmo.catalog import ANNOTATION_QUESTIONS
+
+        unknown = [q for q in value if q not in ANNOTATION_QUESTIONS]
+        if unknown or not value:
+            raise ValueError(f"disagreement_questions must be a non-empty subset of {list(ANNOTATION_QUESTIONS)}, "
+                             f"got unknown {unknown}")
+        return value
+
+
+class JudgeSettings(Section):
+    """The LLM judge: a machine annotator that answers the five questions with a causal LM."""
+
+    model_path: str | None = Field(
+        default=None, description="Causal LM folder; None: the teacher (models.teacher_path or SmolLM2-135M)."
+    )
+    batch_size: int = Field(default=16, ge=1, description="Prompts per forward pass.")
+    margin: float = Field(
+        default=0.5, ge=0,
+        description="Log-odds of ' yes' over ' no' nearer to zero than this answer 'not_sure'.",
+    )
+    calibrate: bool = Field(
+        default=True,
+        description="Subtract each question's log-odds for a content-free statement (contextual calibration): "
+        "small models say 'yes' to almost anything otherwise.",
+    )
+    device: str = Field(default="cpu", description="torch device.")
+
+
+class OracleSettings(Section):
+    """The planted-intention oracle: a machine annotator for generated shops (ground truth)."""
+
+    token_similarity: float = Field(
+        default=85, ge=50, le=100,
+        description="Two words are the same when their rapidfuzz ratio (0-100) reaches this (plurals, spelling).",
+    )
+
+
+class CriticSettings(Section):
+    """Plausibility and typicality critics (paper 3.3.2)."""
+
+    base_model: str | None = Field(
+        default=None,
+        description="Encoder fine-tuned as the cross-encoder critic; None: all-MiniLM-L6-v2 from its package "
+        "(production: a DeBERTa-v3-large folder).",
+    )
+    registered_name: str = Field(default="cosmo-critic", description="MLflow registered model name.")
+    alias: str = Field(default="champion", description="Registry alias the scoring job loads.")
+    epochs: int = Field(default=3, ge=1, description="Fine-tuning epochs.")
+    batch_size: int = Field(default=16, ge=1, description="Training and scoring batch size.")
+    learning_rate: float = Field(default=3e-5, gt=0, description="Fine-tuning learning rate.")
+    head_learning_rate_factor: float = Field(
+        default=20, ge=1, description="The new classification head learns this many times faster than the encoder."
+    )
+    keep_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Candidates with plausibility above this are kept."
+    )
+    max_length: int = Field(
+        default=128, ge=16, description="Most tokens of a (context, statement) pair; longer pairs are truncated."
+    )
+    warmup_share: float = Field(
+        default=0.1, ge=0, lt=1, description="Share of training steps with a linearly rising learning rate."
+    )
+    validation_share: float = Field(
+        default=0.2, ge=0, lt=1,
+        description="Share of labelled candidates held out (by a hash of the candidate id) for the metrics.",
+    )
+    training_days: int | None = Field(
+        default=None, ge=1,
+        description="Labelled days up to the run date that the critic trains on; None: every labelled day.",
+    )
+    promote: bool = Field(
+        default=True, description="Point the alias at each newly trained version (False: register only).",
+    )
+    experiment: str = Field(default="cosmo-critic", description="MLflow experiment of the training runs.")
+    device: str = Field(default="cpu", description="torch device for training and scoring.")
+    actors: int = Field(default=1, ge=1, description="Ray actors scoring candidates.")
+    seed: int = Field(default=0, description="Seed of initialisation, shuffling and the held-out split.")
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    oracle: OracleSettings = Field(default_factory=OracleSettings)
 
 
 class AwsSettings(Section):
@@ -355,6 +482,8 @@ class Settings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     filters: FilterSettings = Field(default_factory=FilterSettings)
+    annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
+    critic: CriticSettings = Field(default_factory=CriticSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
