@@ -1,0 +1,38 @@
+"""Train the plausibility and typicality critic on the labels up to one day, and register it.
+
+    ray job submit --working-dir . -- python -m ray_jobs.train_critic --ds 2026-11-27
+    python -m ray_jobs.train_critic --ds 2026-11-27
+
+Reads ``annotation_labels`` (the labelled days up to the date, ``critic.training_days`` of them or
+all) and ``annotation_items``; logs the run to MLflow (``tracking.uri``), registers a version of
+``critic.registered_name`` and, with ``critic.promote``, points ``critic.alias`` at it. On a Ray
+cluster, submit it with a GPU entrypoint resource and ``critic.device=cuda`` for large encoders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from cosmo.config import load_settings
+from cosmo.critics.train import train_critic
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ray_jobs.train_critic", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ds", required=True, help="run date YYYY-MM-DD")
+    parser.add_argument("--config", help="TOML config file (else COSMO_CONFIG and COSMO_* variables)")
+    parser.add_argument("--overrides", default="{}", help="JSON settings overrides, nested like `cosmo config show`")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(args.config, **json.loads(args.overrides))
+    version = train_critic(args.ds, settings, progress=False)
+    print(json.dumps({"model_uri": version.uri, "alias": version.alias, "run_id": version.run_id,
+                      "train_examples": version.train_examples, "held_out_examples": version.held_out_examples,
+                      "metrics": version.metrics}))
+
+
+if __name__ == "__main__":
+    main()
