@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_sampling.py
 	$(BIN)/python benchmarks/bench_generation_cpu.py
 	$(BIN)/python benchmarks/bench_generation_ray.py
+	$(BIN)/python benchmarks/bench_filters.py
 
 lint: setup
 	$(BIN)/ruff check cosmo tasks dags tests benchmarks

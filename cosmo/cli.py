@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cosmo.annotation.cli import annotate_app
 from cosmo.config import Settings, load_settings
+from cosmo.critics.cli import critic_app
 from cosmo.errors import CosmoError
 
 app = typer.Typer(help="COSMO: e-commerce commonsense knowledge from shopping behaviour.",
@@ -28,6 +30,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(relations_app, name="relations")
+app.add_typer(annotate_app, name="annotate")
+app.add_typer(critic_app, name="critic")
 console = Console()
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (else COSMO_CONFIG).",
@@ -203,11 +207,17 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
         written.add_row(name, f"{summary['rows'][name]:,}", summary["datasets"][name])
     written.add_row("report", "", outputs["report"]["plot"])
     if candidates:
-        for name in ("knowledge_candidates", "relation_patterns"):
-            written.add_row(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
+        for name in ("knowledge_candidates", "relation_patterns", "filtered_candidates", "annotation_items",
+                     "annotation_labels", "critic_scores"):
+            if storage.has_partition(name, day):
+                written.add_row(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
+        for step, key in (("filter_candidates", "report_plot"), ("machine_annotate", "plot")):
+            if outputs.get(step, {}).get(key):
+                written.add_row(f"{step} report", "", outputs[step][key])
     console.print(written)
     if candidates:
         _print_candidates(storage, day)
+        _print_refinement(storage, settings, day, outputs)
     console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
 
 
@@ -236,6 +246,31 @@ def _print_candidates(storage, day: str) -> None:
     console.print(examples)
 
 
+def _print_refinement(storage, settings: Settings, day: str, outputs: dict) -> None:
+    """What filtering removed, what the critic kept and, on generated shops, how much of the
+    planted ground truth the kept knowledge recovers."""
+    import pyarrow.compute as pc
+
+    from cosmo.refinement.report import outcome_counts, rich_table
+
+    filtered = storage.read("filtered_candidates", day, columns=["relation", "drop_reason", "kept"])
+    console.print(rich_table(outcome_counts(filtered, "relation"), "relation", "Candidate filtering by relation"))
+    critic = outputs.get("train_critic", {})
+    if critic:
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted((critic.get("metrics") or {}).items())
+                            if isinstance(v, int | float))
+        console.print(f"critic {critic['model_uri']} (alias {critic['alias']}): {critic['train_examples']} "
+                      f"training and {critic['held_out_examples']} held-out examples; {metrics}")
+    if storage.has_partition("critic_scores", day):
+        scores = storage.read("critic_scores", day, columns=["kept"])
+        console.print(f"critic scores: {pc.sum(scores.column('kept')).as_py() or 0:,} of {scores.num_rows:,} "
+                      f"filtered candidates kept (plausibility > {settings.critic.keep_threshold})")
+    if storage.has_partition("planted_intentions", day):
+        from cosmo.critics.recovery import measure_recovery, print_recovery
+
+        print_recovery(measure_recovery(day, settings), console)
+
+
 @app.command("generate")
 def generate(ds: DateOption = "", config: ConfigOption = None,
              limit: Annotated[int | None, typer.Option(help="Only the first N prompts (smoke runs).")] = None) -> None:
@@ -250,6 +285,28 @@ def generate(ds: DateOption = "", config: ConfigOption = None,
     console.print(f"[green]{result.candidates:,} candidates[/green] from {result.prompts:,} prompts "
                   f"({result.generated_now:,} generated now, {result.skipped:,} already done) at {result.uri}; "
                   f"{result.tokens_per_second:.1f} output tokens/s")
+
+
+@app.command("filter")
+def filter_command(ds: DateOption = "", config: ConfigOption = None) -> None:
+    """Filter a date's knowledge candidates: rules, perplexity, similarity (the Ray job, on local Ray)."""
+    from cosmo.refinement.report import outcome_counts, rich_table
+    from cosmo.storage import Storage
+    from ray_jobs.filter import run
+
+    settings = _settings(config)
+    day = ds or _today()
+    try:
+        result = run(day, settings)
+    except (CosmoError, FileNotFoundError) as error:
+        _fail(error)
+    table = Storage.from_settings(settings).read("filtered_candidates", day, columns=["domain", "relation",
+                                                                                       "drop_reason"])
+    console.print(rich_table(outcome_counts(table, "relation"), "relation", "Candidates kept and dropped, per relation"))
+    console.print(rich_table(outcome_counts(table, "domain"), "domain", "Candidates kept and dropped, per domain"))
+    console.print(f"[green]{result.kept:,} of {result.candidates:,} candidates kept[/green] at {result.uri} "
+                  f"({result.scored_now:,} scored now, {result.skipped:,} already scored); "
+                  f"report: {result.report.get('markdown', '')}, plot: {result.report.get('plot', '')}")
 
 
 @app.command("serve-llm")

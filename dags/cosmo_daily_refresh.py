@@ -12,7 +12,18 @@ Turns one day of behaviour logs into sampled search-buy and co-buy pairs for kno
 7. **generate_candidates**: the Ray job `ray_jobs.generate` (through the Ray Jobs API when
    `COSMO_RAY__ADDRESS` is set, else local Ray); stopped if this task is killed or times out;
 8. **validate_candidates**: gate on the knowledge candidates;
-9. **discover_relations**: frequent predicate patterns under the seed relations.
+9. **discover_relations**: frequent predicate patterns under the seed relations;
+10. **filter_candidates**: the Ray job `ray_jobs.filter` (rules, LM perplexity, embedding
+    similarity); every candidate kept with its drop reason and scores, validated before it is
+    published, plus a per-domain and per-relation report;
+11. **select_for_annotation**: weighted, stratified sample for people, exported as Label Studio
+    tasks and a Ground Truth manifest under `annotation/exports/`;
+12. **machine_annotate**: machine annotators (planted-intention oracle, LLM judge) fill the rounds
+    where configured (demos, bootstrapping; labels marked as machine), then agreement statistics;
+13. **train_critic**: the Ray job `ray_jobs.train_critic`: fine-tune, log to MLflow, register,
+    move the alias;
+14. **score_candidates**: the Ray job `ray_jobs.score` with the alias's critic;
+15. **validate_scores**: gate on the critic scores.
 
 Configuration comes from `COSMO_*` variables on the workers; the `config_overrides` param
 overrides any of it for one run (e.g. `{"sampling": {"min_click_rate": 0.05}}`).
@@ -120,13 +131,52 @@ def cosmo_daily_refresh():
 
         return step(ds, _overrides(params))
 
+    @task(execution_timeout=timedelta(hours=4))
+    def filter_candidates(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import filter_candidates as step
+
+        return step(ds, _overrides(params))
+
+    @task
+    def select_for_annotation(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import select_for_annotation as step
+
+        return step(ds, _overrides(params))
+
+    @task
+    def machine_annotate(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import machine_annotate as step
+
+        return step(ds, _overrides(params))
+
+    @task(execution_timeout=timedelta(hours=4))
+    def train_critic(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import train_critic as step
+
+        return step(ds, _overrides(params))
+
+    @task(execution_timeout=timedelta(hours=4))
+    def score_candidates(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import score_candidates as step
+
+        return step(ds, _overrides(params))
+
+    @task(retries=0)
+    def validate_scores(ds: str | None = None, params: dict | None = None) -> dict[str, str]:
+        from tasks.daily_refresh import SCORE_DATASETS, validate
+
+        return validate(ds, SCORE_DATASETS, _overrides(params))
+
     generated = generate_sample_shop()
     ingested = ingest()
     behaviours_ok = validate_behaviours()
     sampled = sample()
     samples_ok = validate_samples()
     generated >> ingested >> behaviours_ok >> sampled >> samples_ok >> report()
-    samples_ok >> generate_candidates() >> validate_candidates() >> discover_relations()
+    candidates_ok = validate_candidates()
+    samples_ok >> generate_candidates() >> candidates_ok >> discover_relations()
+    (candidates_ok >> filter_candidates() >> select_for_annotation() >> machine_annotate() >> train_critic()
+     >> score_candidates() >> validate_scores())
 
 
 cosmo_daily_refresh()

@@ -82,9 +82,9 @@ def _done_prompt_ids(storage: Storage, folder: str) -> set[str]:
     return done
 
 
-def build_prompt_table(storage: Storage, ds, settings: Settings, model_path: str) -> pa.Table:
-    from transformers import AutoTokenizer
-
+def build_prompt_table(storage: Storage, ds, settings: Settings, model_path: str, *, render: bool = True) -> pa.Table:
+    """The day's prompts as rows; with ``render``, also the chat-template text that the vLLM and HTTP
+    backends send (the transformers backend renders and tokenizes in its actor)."""
     search_buy, co_buy = storage.read(SEARCH_BUY_PAIRS, ds), storage.read(CO_BUY_PAIRS, ds)
     prompts = prompts_for_pairs(search_buy, co_buy, settings.generation)
     head_text, product_text = {}, {}
@@ -96,6 +96,10 @@ def build_prompt_table(storage: Storage, ds, settings: Settings, model_path: str
         head_text[p.prompt_id] = p.head if p.behaviour == "search_buy" else titles[p.head]
         product_text[p.prompt_id] = titles[p.product_id]
     table = prompts_to_table(prompts, head_text, product_text)
+    if not render:
+        return table
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     rendered = [tokenizer.apply_chat_template(list(p.messages), tokenize=False, continue_final_message=True)
                 for p in prompts]
@@ -114,7 +118,8 @@ def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
     key = model_key(settings, model_path)
     name = model_name(settings, model_path)
     manifest = storage.manifest(KNOWLEDGE_CANDIDATES, ds)
-    table = build_prompt_table(storage, ds, settings, model_path)
+    table = build_prompt_table(storage, ds, settings, model_path,
+                               render=settings.generation.backend != "transformers")
     if limit is not None:
         table = table.slice(0, limit)
     if manifest and manifest.get("metadata", {}).get("model_key") == key and \

@@ -13,10 +13,14 @@ from cosmo.behaviours.ingest import ingest_day
 from cosmo.behaviours.report import sampling_plot
 from cosmo.behaviours.sampling import sample_behaviours
 from cosmo.catalog import (
+    ANNOTATION_ITEMS,
+    ANNOTATION_LABELS,
     BEHAVIOUR_EVENTS,
     CO_BUY_PAIRS,
+    CRITIC_SCORES,
     DOMAIN_STATISTICS,
     DROPPED_PAIRS,
+    FILTERED_CANDIDATES,
     KNOWLEDGE_CANDIDATES,
     PRODUCTS,
     RELATION_PATTERNS,
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 BEHAVIOUR_DATASETS = (BEHAVIOUR_EVENTS.name, PRODUCTS.name)
 SAMPLE_DATASETS = (SEARCH_BUY_PAIRS.name, CO_BUY_PAIRS.name, DROPPED_PAIRS.name, DOMAIN_STATISTICS.name)
 CANDIDATE_DATASETS = (KNOWLEDGE_CANDIDATES.name,)
+SCORE_DATASETS = (CRITIC_SCORES.name,)
 
 
 def settings_for(overrides: dict[str, Any] | None = None) -> Settings:
@@ -136,6 +141,80 @@ def discover_relations(ds: str, overrides: dict[str, Any] | None = None) -> dict
     return {RELATION_PATTERNS.name: storage.write(RELATION_PATTERNS, ds, patterns)}
 
 
+def filter_candidates(ds: str, overrides: dict[str, Any] | None = None, *,
+                      timeout_seconds: float | None = None) -> dict[str, str]:
+    """Run the filtering Ray job (`ray_jobs.filter`): rules, perplexity, similarity; it validates
+    ``filtered_candidates`` before publishing and writes the filtering report."""
+    from tasks.ray_submit import run_ray_job
+
+    settings = settings_for(overrides)
+    result = run_ray_job("ray_jobs.filter", as_date(ds).isoformat(), settings.model_dump(mode="json"),
+                         address=settings.ray.address, timeout_seconds=timeout_seconds)
+    log.info("filtering for %s: %s", ds, result)
+    return {FILTERED_CANDIDATES.name: result["uri"], **{f"report_{k}": v for k, v in (result.get("report") or {}).items()}}
+
+
+def select_for_annotation(ds: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """Sample the day's kept candidates for annotation and export them as Label Studio and Ground
+    Truth tasks under ``annotation/exports/`` (people pick them up there; labels come back by import)."""
+    from cosmo.annotation.formats import export_ground_truth, export_label_studio
+    from cosmo.annotation.selection import select_items
+
+    settings = settings_for(overrides)
+    storage = Storage.from_settings(settings)
+    result = select_items(ds, settings)
+    log.info("selected %d items (%d audit) for %s: %s", result.items, result.audit_items, ds, result.per_stratum)
+    folder = storage.path("annotation", "exports", partition_name(ds))
+    label_studio = export_label_studio(ds, settings, f"{folder}/label_studio")
+    ground_truth = export_ground_truth(ds, settings, f"{folder}/ground_truth")
+    return {ANNOTATION_ITEMS.name: result.uri, "label_studio_tasks": label_studio["tasks"],
+            "ground_truth_manifest": ground_truth["manifest"]}
+
+
+def machine_annotate(ds: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """Fill the annotation rounds with the configured machine annotators (``annotation.machine_annotators``;
+    none in production, where people answer), then publish the agreement report."""
+    from cosmo.annotation.agreement import agreement_report
+    from cosmo.annotation.machine import machine_annotator
+    from cosmo.annotation.rounds import run_rounds
+
+    settings = settings_for(overrides)
+    storage = Storage.from_settings(settings)
+    names = settings.annotation.machine_annotators
+    if not names:
+        return {}
+    annotators = [machine_annotator(name, storage, ds, settings) for name in names]
+    rounds = run_rounds(ds, settings, annotators, progress=False)
+    log.info("machine annotation of %s: %s", ds, {r: (v.tasks, v.waiting) for r, v in rounds.items()})
+    _, report_uris = agreement_report(ds, settings)
+    return {ANNOTATION_LABELS.name: storage.partition_uri(ANNOTATION_LABELS, ds), **report_uris}
+
+
+def train_critic(ds: str, overrides: dict[str, Any] | None = None, *,
+                 timeout_seconds: float | None = None) -> dict[str, Any]:
+    """Run the critic training job (`ray_jobs.train_critic`): fine-tune on the labels so far, log to
+    MLflow, register a version and move the alias to it. Returns the version's URI, run and metrics."""
+    from tasks.ray_submit import run_ray_job
+
+    settings = settings_for(overrides)
+    result = run_ray_job("ray_jobs.train_critic", as_date(ds).isoformat(), settings.model_dump(mode="json"),
+                         address=settings.ray.address, timeout_seconds=timeout_seconds)
+    log.info("critic for %s: %s", ds, result)
+    return result
+
+
+def score_candidates(ds: str, overrides: dict[str, Any] | None = None, *,
+                     timeout_seconds: float | None = None) -> dict[str, str]:
+    """Run the scoring job (`ray_jobs.score`) with the registered critic's alias."""
+    from tasks.ray_submit import run_ray_job
+
+    settings = settings_for(overrides)
+    result = run_ray_job("ray_jobs.score", as_date(ds).isoformat(), settings.model_dump(mode="json"),
+                         address=settings.ray.address, timeout_seconds=timeout_seconds)
+    log.info("scores for %s: %s", ds, result)
+    return {CRITIC_SCORES.name: result["uri"], "critic_model": result["critic_model"]}
+
+
 def run_daily_refresh(ds: str | dt.date, overrides: dict[str, Any] | None = None, *, generate: bool = False,
                       progress: bool = True, candidates: bool = False) -> dict[str, dict[str, str]]:
     """The whole refresh in-process, in DAG order (what `cosmo refresh` runs)."""
@@ -152,4 +231,10 @@ def run_daily_refresh(ds: str | dt.date, overrides: dict[str, Any] | None = None
         outputs["generate_candidates"] = generate_candidates(ds, overrides)
         outputs["validate_candidates"] = validate(ds, CANDIDATE_DATASETS, overrides)
         outputs["discover_relations"] = discover_relations(ds, overrides)
+        outputs["filter_candidates"] = filter_candidates(ds, overrides)
+        outputs["select_for_annotation"] = select_for_annotation(ds, overrides)
+        outputs["machine_annotate"] = machine_annotate(ds, overrides)
+        outputs["train_critic"] = train_critic(ds, overrides)
+        outputs["score_candidates"] = score_candidates(ds, overrides)
+        outputs["validate_scores"] = validate(ds, SCORE_DATASETS, overrides)
     return outputs

@@ -47,12 +47,15 @@ def test_dags_declare_owner_retries_tags_and_docs(dagbag):
 def test_daily_refresh_shape_and_params(dagbag):
     dag = dagbag.dags["cosmo_daily_refresh"]
     for order in (["generate_sample_shop", "ingest", "validate_behaviours", "sample", "validate_samples", "report"],
-                  ["validate_samples", "generate_candidates", "validate_candidates", "discover_relations"]):
+                  ["validate_samples", "generate_candidates", "validate_candidates", "discover_relations"],
+                  ["validate_candidates", "filter_candidates", "select_for_annotation", "machine_annotate",
+                   "train_critic", "score_candidates", "validate_scores"]):
         for upstream, downstream in zip(order, order[1:], strict=False):
             assert downstream in dag.get_task(upstream).downstream_task_ids
     assert set(dag.params) == {"generate_sample_data", "events_per_day", "config_overrides"}
     assert dag.get_task("validate_samples").retries == 0
     assert dag.get_task("validate_candidates").retries == 0
+    assert dag.get_task("validate_scores").retries == 0
 
 
 PARSE_PROBE = r"""

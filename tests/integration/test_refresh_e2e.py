@@ -28,12 +28,28 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     assert "Knowledge candidates by relation" in first.output
     candidates = json.loads((tmp_path / "data" / "knowledge_candidates" / f"ds={DAY}" / "_manifest.json").read_text())
     assert candidates["metadata"]["prompts"] == 3 * 2 * 4  # pairs x behaviour types x default relations
+    data = tmp_path / "data"
+    filtered = json.loads((data / "filtered_candidates" / f"ds={DAY}" / "_manifest.json").read_text())
+    assert filtered["rows"] == candidates["rows"]  # filtering marks, never removes
+    assert (data / "reports" / "candidate_filtering" / f"ds={DAY}" / "filtering.png").stat().st_size > 10_000
+    assert "Candidate filtering by relation" in first.output
+    assert "Recovery of planted intentions" in first.output and "critic models:/cosmo-critic/" in first.output
+    from cosmo.storage import Storage
+
+    storage = Storage(str(data))
+    labels = storage.read("annotation_labels", DAY)
+    assert set(labels.column("annotator_kind").to_pylist()) == {"machine"}
+    assert storage.manifest("critic_scores", DAY)["rows"] == sum(storage.read("filtered_candidates", DAY)
+                                                                  .column("kept").to_pylist())
 
     second = runner.invoke(app, ["refresh", "--generate", "--ds", DAY], env=env)
     assert second.exit_code == 0, second.output
     assert json.loads(summary_path.read_text())["rows"] == summary["rows"]
     rerun = json.loads((tmp_path / "data" / "knowledge_candidates" / f"ds={DAY}" / "_manifest.json").read_text())
     assert rerun["run_id"] == candidates["run_id"]  # same day, same model: the job had nothing to redo
+    assert json.loads((data / "filtered_candidates" / f"ds={DAY}" / "_manifest.json").read_text())["rows"] == \
+        filtered["rows"]
+    assert storage.read("annotation_labels", DAY).num_rows == labels.num_rows  # rounds already full: no new labels
 
     listing = runner.invoke(app, ["datasets", "list"], env=env)
     assert "search_buy_pairs" in listing.output and DAY in listing.output
