@@ -15,7 +15,6 @@ everybody said yes to everything); that is reported, not hidden as 1.0.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import warnings
 from collections import Counter, defaultdict
@@ -33,6 +32,7 @@ from cosmo.annotation.rounds import (
     disagreeing_items,
 )
 from cosmo.annotation.store import read_items, read_labels
+from cosmo.behaviours.report import figure_png
 from cosmo.catalog import ANNOTATION_QUESTIONS, ANSWERS
 from cosmo.config import Settings
 from cosmo.storage import Storage, as_date, partition_name
@@ -186,11 +186,7 @@ def agreement_plot(stats: AgreementStatistics, title: str) -> bytes:
     right.set_ylim(0, 1)
     right.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def agreement_report(ds: dt.date | str, settings: Settings) -> tuple[AgreementStatistics, dict[str, str]]:

@@ -74,6 +74,13 @@ def sampling_plot(statistics: pa.Table, dropped: dict[str, dict[str, int]], kept
     right.set_xlabel("pairs (log scale)")
     right.set_title("Kept and dropped, by rule")
     fig.suptitle(title)
+    return figure_png(fig)
+
+
+def figure_png(fig) -> bytes:
+    """A finished matplotlib figure as PNG bytes (every report's plot goes through here), then closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

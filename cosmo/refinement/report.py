@@ -11,6 +11,7 @@ from collections import Counter
 import pyarrow as pa
 from rich.table import Table
 
+from cosmo.behaviours.report import figure_png
 from cosmo.storage import Storage, as_date, partition_name
 
 KEPT = "kept"
@@ -110,11 +111,7 @@ def filter_plot(by_domain: dict[str, Counter], by_relation: dict[str, Counter], 
         axis.set_title(f"Kept and dropped per {name}")
     axes[1].legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def report_folder(storage: Storage, ds) -> str:
