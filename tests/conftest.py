@@ -28,19 +28,12 @@ os.environ.update({
 for key in [k for k in os.environ if k.startswith("COSMO_") and k not in ("COSMO_CHECKOV", "COSMO_TERRAFORM")]:
     del os.environ[key]
 
+from needs import require_or_skip  # noqa: E402  (tests/ is on sys.path: test modules import it from there)
+
 REPO = Path(__file__).resolve().parent.parent
 # Converted models are cached inside the checkout (ignored by git), not in the home folder.
 os.environ["COSMO_MODELS__CACHE_DIR"] = str(REPO / ".cosmo" / "test-models")
 SHARED_DATA = REPO.parent / "shared" / "data"
-
-
-def require_or_skip(condition: bool, reason: str) -> None:
-    """Skip on a laptop without the dependency; fail in CI, where it must be there."""
-    if condition:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from annotation_data import DAY, write_day
-from conftest import require_or_skip
+from needs import require_or_skip
 
 from cosmo.annotation.selection import select_items
 from cosmo.annotation.store import read_items, read_labels
