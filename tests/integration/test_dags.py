@@ -100,22 +100,24 @@ def airflow_db():
 def test_daily_refresh_dag_runs_end_to_end(dagbag, airflow_db, tmp_path):
     from airflow.utils.state import DagRunState
 
-    root = tmp_path / "data"
-    conf = {"generate_sample_data": True, "events_per_day": 20_000,
+    # The same day and sizes as the CLI end-to-end test: enough labelled items for the critic to learn from.
+    root, day = tmp_path / "data", "2026-11-21"
+    conf = {"generate_sample_data": True, "events_per_day": 30_000,
             "config_overrides": {"storage": {"root": str(root)},
-                                 "generation": {"max_pairs_per_day": 2, "relations": ["USED_FOR_EVE", "usedFor"],
-                                                "max_new_tokens": 12}}}
+                                 "generation": {"max_pairs_per_day": 3, "max_new_tokens": 16}}}
     run = dagbag.dags["cosmo_daily_refresh"].test(
-        logical_date=dt.datetime(2026, 11, 20, tzinfo=dt.UTC), run_conf=conf)
+        logical_date=dt.datetime(2026, 11, 21, tzinfo=dt.UTC), run_conf=conf)
     assert run.state == DagRunState.SUCCESS
     from cosmo.storage import Storage
 
     storage = Storage(str(root))
     for dataset in ("behaviour_events", "search_buy_pairs", "co_buy_pairs", "dropped_pairs",
-                    "knowledge_candidates", "relation_patterns"):
-        assert storage.has_partition(dataset, "2026-11-20"), dataset
-    summary = json.loads((root / "reports" / "behaviour_sampling" / "ds=2026-11-20" / "summary.json").read_text())
+                    "knowledge_candidates", "relation_patterns", "filtered_candidates", "annotation_items",
+                    "annotation_labels", "critic_scores"):
+        assert storage.has_partition(dataset, day), dataset
+    summary = json.loads((root / "reports" / "behaviour_sampling" / f"ds={day}" / "summary.json").read_text())
     assert summary["kept"]["search_buy"] > 0 and summary["kept"]["co_buy"] > 0
-    assert (root / "reports" / "behaviour_sampling" / "ds=2026-11-20" / "sampling.png").stat().st_size > 10_000
-    candidates = storage.read("knowledge_candidates", "2026-11-20")
-    assert set(candidates.column("relation").to_pylist()) == {"USED_FOR_EVE", "usedFor"}
+    assert (root / "reports" / "behaviour_sampling" / f"ds={day}" / "sampling.png").stat().st_size > 10_000
+    candidates = storage.read("knowledge_candidates", day)
+    assert set(candidates.column("relation").to_pylist()) == {"USED_FOR_FUNC", "USED_FOR_EVE", "USED_FOR_AUD",
+                                                              "capableOf"}
