@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cosmo.annotation.cli import annotate_app
+from cosmo.cli_support import ConfigOption, DateOption, console
+from cosmo.cli_support import fail as _fail
+from cosmo.cli_support import today as _today
 from cosmo.config import Settings, load_settings
 from cosmo.critics.cli import critic_app
 from cosmo.errors import CosmoError
@@ -32,15 +34,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(relations_app, name="relations")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(critic_app, name="critic")
-console = Console()
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (else COSMO_CONFIG).",
-                                                   exists=True, dir_okay=False)]
-DateOption = Annotated[str, typer.Option("--ds", help="Run date YYYY-MM-DD (default: today, UTC).")]
-
-
-def _today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def _settings(config: Path | None) -> Settings:
@@ -49,11 +43,6 @@ def _settings(config: Path | None) -> Settings:
 
 def _overrides(settings: Settings) -> dict:
     return settings.model_dump(mode="json")
-
-
-def _fail(error: Exception) -> None:
-    console.print(f"[bold red]error:[/bold red] {error}")
-    raise typer.Exit(code=1)
 
 
 @app.callback()

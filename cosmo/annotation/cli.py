@@ -3,40 +3,27 @@ page and agreement statistics. Registered on the main command line in :mod:`cosm
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cosmo.cli_support import ConfigOption, DateOption, console
+from cosmo.cli_support import fail as _fail
+from cosmo.cli_support import today as _today
 from cosmo.config import load_settings
 from cosmo.errors import CosmoError
 
 annotate_app = typer.Typer(help="Human annotation: select items, export/import, the web page, agreement.",
                            no_args_is_help=True)
-console = Console()
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (else COSMO_CONFIG).",
-                                                   exists=True, dir_okay=False)]
-DateOption = Annotated[str, typer.Option("--ds", help="Run date YYYY-MM-DD (default: today, UTC).")]
 RoundOption = Annotated[int, typer.Option("--round", min=1, max=3, help="1 initial, 2 tie-break, 3 audit.")]
 
 
 class ToolFormat(StrEnum):
     label_studio = "label-studio"
     ground_truth = "ground-truth"
-
-
-def _today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
-
-
-def _fail(error: Exception) -> None:
-    console.print(f"[bold red]error:[/bold red] {error}")
-    raise typer.Exit(code=1)
 
 
 @annotate_app.command("select")

@@ -4,38 +4,25 @@ candidates, and the recovery of planted intentions. Registered on the main comma
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from cosmo.cli_support import ConfigOption, DateOption, console
+from cosmo.cli_support import fail as _fail
+from cosmo.cli_support import today as _today
 from cosmo.config import load_settings
 from cosmo.errors import CosmoError
 
 critic_app = typer.Typer(help="Critics: machine labels, training (MLflow), scoring (Ray), recovery.",
                          no_args_is_help=True)
-console = Console()
 
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (else COSMO_CONFIG).",
-                                                   exists=True, dir_okay=False)]
-DateOption = Annotated[str, typer.Option("--ds", help="Run date YYYY-MM-DD (default: today, UTC).")]
 
 
 class MachineAnnotator(StrEnum):
     oracle = "oracle"
     judge = "judge"
-
-
-def _today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
-
-
-def _fail(error: Exception) -> None:
-    console.print(f"[bold red]error:[/bold red] {error}")
-    raise typer.Exit(code=1)
 
 
 @critic_app.command("label")
