@@ -248,8 +248,11 @@ def _print_refinement(storage, settings: Settings, day: str, outputs: dict) -> N
     if critic:
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted((critic.get("metrics") or {}).items())
                             if isinstance(v, int | float))
-        console.print(f"critic {critic['model_uri']} (alias {critic['alias']}): {critic['train_examples']} "
-                      f"training and {critic['held_out_examples']} held-out examples; {metrics}")
+        if critic.get("trained", True):
+            console.print(f"critic {critic['model_uri']} (alias {critic['alias']}): {critic['train_examples']} "
+                          f"training and {critic['held_out_examples']} held-out examples; {metrics}")
+        else:
+            console.print(f"critic {critic['model_uri']} (alias {critic['alias']}) kept: {critic['reason']}")
     if storage.has_partition("critic_scores", day):
         scores = storage.read("critic_scores", day, columns=["kept"])
         console.print(f"critic scores: {pc.sum(scores.column('kept')).as_py() or 0:,} of {scores.num_rows:,} "

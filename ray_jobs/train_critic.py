@@ -5,7 +5,8 @@
 
 Reads ``annotation_labels`` (the labelled days up to the date, ``critic.training_days`` of them or
 all) and ``annotation_items``; logs the run to MLflow (``tracking.uri``), registers a version of
-``critic.registered_name`` and, with ``critic.promote``, points ``critic.alias`` at it. On a Ray
+``critic.registered_name`` and, with ``critic.promote``, points ``critic.alias`` at it. Keeps the
+champion instead when the labels give nothing decided yet or it was trained on the same labels. On a Ray
 cluster, submit it with a GPU entrypoint resource and ``critic.device=cuda`` for large encoders.
 """
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = load_settings(args.config, **json.loads(args.overrides))
     version = train_critic(args.ds, settings, progress=False)
     print(json.dumps({"model_uri": version.uri, "alias": version.alias, "run_id": version.run_id,
+                      "trained": version.trained, "reason": version.reason,
                       "train_examples": version.train_examples, "held_out_examples": version.held_out_examples,
                       "metrics": version.metrics}))
 

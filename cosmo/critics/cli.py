@@ -47,8 +47,11 @@ def train(ds: DateOption = "", config: ConfigOption = None) -> None:
 
     try:
         version = train_critic(ds or _today(), load_settings(config))
-    except (CosmoError, FileNotFoundError, ValueError) as error:
+    except (CosmoError, FileNotFoundError, LookupError, ValueError) as error:
         _fail(error)
+    if not version.trained:
+        console.print(f"[yellow]{version.uri}[/yellow] (@{version.alias}) stays: {version.reason}")
+        return
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in version.metrics.items() if not k.endswith("_examples"))
     console.print(f"[green]{version.uri}[/green]{f' (@{version.alias})' if version.alias else ''} trained on "
                   f"{version.train_examples} examples, {version.held_out_examples} held out: {metrics or 'no metrics'}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ import pyarrow.compute as pc
 
 from cosmo.catalog import ANNOTATION_ITEMS, ANNOTATION_LABELS
 from cosmo.config import CriticSettings, Settings
-from cosmo.critics.examples import TARGETS, check_examples, examples_from_labels
+from cosmo.critics.examples import EXAMPLE_SCHEMA, TARGETS, check_examples, examples_from_labels
 from cosmo.critics.model import (
     ARTIFACT_KEY,
     PYFUNC_ENTRY,
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CriticVersion:
-    """A registered critic: ``uri`` (models:/name/version) pins it; ``alias`` moved to it if set."""
+    """A registered critic: ``uri`` (models:/name/version) pins it; ``alias`` moved to it if set.
+    ``trained`` is False when the daily step kept the champion instead of training (``reason`` says why)."""
 
     name: str
     version: str
@@ -50,6 +52,9 @@ class CriticVersion:
     train_examples: int
     held_out_examples: int
     metrics: dict[str, float] = field(default_factory=dict)
+    trained: bool = True
+    reason: str | None = None
+    fingerprint: str | None = None  # of its training examples and settings (see training_fingerprint)
 
     @property
     def uri(self) -> str:
@@ -221,10 +226,47 @@ def evaluate_critic(model, examples: pa.Table, *, batch_size: int = 32) -> dict[
     return metrics
 
 
+def training_fingerprint(examples: pa.Table, critic: CriticSettings, base_model: str | Path) -> str:
+    """What a critic was trained from: its examples (in a canonical order) and the settings that
+    change the model. Equal fingerprints mean retraining would give the same critic."""
+    examples = check_examples(examples)
+    order = pc.sort_indices(examples, [(name, "ascending") for name in examples.column_names])
+    digest = hashlib.sha256()
+    for batch in examples.take(order).to_batches():
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        digest.update(sink.getvalue().to_pybytes())
+    changes_model = critic.model_dump(mode="json", include={"epochs", "batch_size", "learning_rate", "max_length",
+                                                            "warmup_share", "head_learning_rate_factor",
+                                                            "validation_share", "seed"})
+    digest.update(json.dumps({**changes_model, "base_model": str(base_model)}, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def champion(settings: Settings) -> CriticVersion | None:
+    """The version ``critic.alias`` points at now, with the tags its training left; None if none."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from cosmo.tracking import setup_mlflow
+
+    critic = settings.critic
+    setup_mlflow(settings)
+    try:
+        found = MlflowClient().get_model_version_by_alias(critic.registered_name, critic.alias)
+    except MlflowException:
+        return None
+    tags = found.tags or {}
+    return CriticVersion(critic.registered_name, str(found.version), critic.alias, found.run_id or tags.get("run_id", ""),
+                         int(tags.get("train_examples", 0)), int(tags.get("held_out_examples", 0)),
+                         trained=False, fingerprint=tags.get("fingerprint"))
+
+
 def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name: str | None = None,
                              tags: dict[str, str] | None = None, progress: bool = True) -> CriticVersion:
     """Train on examples, log the run to MLflow, register the model and (if ``critic.promote``)
-    point the alias at the new version."""
+    point the alias at the new version. The version is tagged with its training fingerprint."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -234,9 +276,11 @@ def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name
     examples = check_examples(examples)
     train, held_out = split_held_out(examples, critic.validation_share, critic.seed)
     base = base_model_path(settings)
+    tags = {"fingerprint": training_fingerprint(examples, critic, base), "train_examples": str(train.num_rows),
+            "held_out_examples": str(held_out.num_rows), **(tags or {})}
     setup_mlflow(settings, critic.experiment)
     with mlflow.start_run(run_name=run_name) as run:
-        mlflow.set_tags({"component": "critic", **(tags or {})})
+        mlflow.set_tags({"component": "critic", **tags})
         mlflow.log_params({
             "base_model": str(base), "epochs": critic.epochs, "batch_size": critic.batch_size,
             "learning_rate": critic.learning_rate, "max_length": critic.max_length,
@@ -262,7 +306,7 @@ def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name
                     registered_model_name=critic.registered_name)
     version = str(info.registered_model_version)
     client = MlflowClient()
-    for key, value in {**(tags or {}), "run_id": run.info.run_id}.items():
+    for key, value in {**tags, "run_id": run.info.run_id}.items():
         client.set_model_version_tag(critic.registered_name, version, key, str(value))
     alias = None
     if critic.promote:
@@ -271,18 +315,7 @@ def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name
     log.info("registered %s version %s%s: %s", critic.registered_name, version,
              f" as @{alias}" if alias else "", metrics)
     return CriticVersion(critic.registered_name, version, alias, run.info.run_id, train.num_rows,
-                         held_out.num_rows, metrics)
-
-
-def train_critic_from_labels(labels: pa.Table, candidates: pa.Table, settings: Settings, *,
-                             run_name: str | None = None, tags: dict[str, str] | None = None,
-                             progress: bool = True) -> CriticVersion:
-    """Train on a labels table (``annotation_labels`` rows) and the texts of its candidates
-    (annotation items or filtered candidates), majority-voted per candidate."""
-    examples = examples_from_labels(labels, candidates)
-    if examples.num_rows == 0:
-        raise ValueError(f"none of the {labels.num_rows} labels gives a decided plausible or typical answer")
-    return train_critic_on_examples(examples, settings, run_name=run_name, tags=tags, progress=progress)
+                         held_out.num_rows, metrics, fingerprint=tags["fingerprint"])
 
 
 def labelled_days(storage: Storage, ds: dt.date | str, window: int | None) -> list[dt.date]:
@@ -295,22 +328,43 @@ def train_critic(ds: dt.date | str, settings: Settings, *, progress: bool = True
     """The daily step: train on the labels of the labelled days up to ``ds`` (``critic.training_days``
     of them, or all), with their texts from the annotation items, and register the critic.
 
-    Reads ``annotation_labels`` and ``annotation_items``; writes an MLflow run and model version.
+    Keeps the champion (``critic.alias``) instead of training when those labels give no decided
+    answer (a day whose annotators have not finished), or when the champion was trained on exactly
+    these examples with these settings (a rerun of the day). Fails only when there is nothing to
+    train on and no champion to keep. Reads ``annotation_labels`` and ``annotation_items``; writes an
+    MLflow run and model version when it trains.
     """
     storage = Storage.from_settings(settings)
     days = labelled_days(storage, ds, settings.critic.training_days)
-    if not days:
-        raise FileNotFoundError(f"no annotation labels up to {as_date(ds)} under {storage.root}: label some "
-                                "items first (cosmo annotate ..., or a machine annotator)")
-    labels = pa.concat_tables([storage.read(ANNOTATION_LABELS, day) for day in days])
-    wanted = pa.array(sorted(set(labels.column("candidate_id").to_pylist())), pa.string())
-    # Labels may arrive days after their items were selected: look in every item partition up to ds.
-    item_days = [d for d in storage.list_partitions(ANNOTATION_ITEMS) if d <= as_date(ds)]
-    items = [storage.read(ANNOTATION_ITEMS, day) for day in item_days]
-    items = [t.filter(pc.is_in(t.column("candidate_id"), value_set=wanted)) for t in items]
-    candidates = pa.concat_tables(items) if items else ANNOTATION_ITEMS.schema.empty_table()
+    examples, labels = EXAMPLE_SCHEMA.empty_table(), ANNOTATION_LABELS.schema.empty_table()
+    if days:
+        labels = pa.concat_tables([storage.read(ANNOTATION_LABELS, day) for day in days])
+        wanted = pa.array(sorted(set(labels.column("candidate_id").to_pylist())), pa.string())
+        # Labels may arrive days after their items were selected: look in every item partition up to ds.
+        item_days = [d for d in storage.list_partitions(ANNOTATION_ITEMS) if d <= as_date(ds)]
+        items = [storage.read(ANNOTATION_ITEMS, day) for day in item_days]
+        items = [t.filter(pc.is_in(t.column("candidate_id"), value_set=wanted)) for t in items]
+        candidates = pa.concat_tables(items) if items else ANNOTATION_ITEMS.schema.empty_table()
+        examples = examples_from_labels(labels, candidates)
+    current = champion(settings)
+    if examples.num_rows == 0:
+        why = (f"no annotation labels up to {as_date(ds)} under {storage.root}" if not days else
+               f"none of the {labels.num_rows} labels of {', '.join(d.isoformat() for d in days)} gives a decided "
+               "plausible or typical answer")
+        if current is None:
+            raise LookupError(f"{why}, and no critic is registered as models:/{settings.critic.registered_name}@"
+                              f"{settings.critic.alias} to keep: label some items first (cosmo annotate ..., or a "
+                              "machine annotator)")
+        log.warning("%s: keeping the champion %s", why, current.uri)
+        return replace(current, reason=f"{why}: kept the champion")
+    fingerprint = training_fingerprint(examples, settings.critic, base_model_path(settings))
+    if current is not None and current.fingerprint == fingerprint:
+        log.info("the champion %s was trained on these %d examples with these settings: kept", current.uri,
+                 examples.num_rows)
+        return replace(current, reason="already trained on these labels with these settings: kept the champion")
     kinds = labels.column("annotator_kind").value_counts().to_pylist()
     tags = {"ds": as_date(ds).isoformat(), "label_days": ",".join(d.isoformat() for d in days),
             **{f"labels_{k['values']}": str(k["counts"]) for k in kinds}}
-    return train_critic_from_labels(labels, candidates, settings, run_name=f"critic-{as_date(ds)}", tags=tags,
+    return train_critic_on_examples(examples, settings, run_name=f"critic-{as_date(ds)}", tags=tags,
                                     progress=progress)
+

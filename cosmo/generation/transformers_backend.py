@@ -9,16 +9,21 @@ What makes it faster than calling ``model.generate`` on fixed batches (the usual
 * **shrinking batches**: a row that finishes (end of sequence, or a stop string such as the blank
   line that ends a list) leaves the batch at once, so no compute is spent on finished rows.
 
-Outputs are sampled with temperature and nucleus sampling from a seeded generator.
+Outputs are sampled with temperature, top-k and nucleus sampling. Each prompt draws from its own
+stream, seeded by (seed, prompt id), so a prompt gets the same answer whichever batch, chunk or
+actor it runs in (up to floating-point differences of batch composition): a resumed or re-chunked
+run reproduces an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from cosmo.config import GenerationSettings
@@ -61,7 +66,6 @@ class TransformersBackend:
         self.eos_ids = set() if self.settings.ignore_eos else eos
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._prefix_cache: dict[tuple[int, ...], object] = {}
-        self._generator = torch.Generator(device=self.settings.device).manual_seed(self.settings.seed)
 
     @staticmethod
     def _as_list(value) -> list[int]:
@@ -136,8 +140,14 @@ class TransformersBackend:
             self._prefix_cache[ids] = cache
         return cache
 
-    def _sample(self, logits: torch.Tensor) -> torch.Tensor:
-        """Temperature, then top-k, then nucleus (top-p) sampling, as transformers' generate does.
+    def _row_stream(self, prompt_id: str) -> np.random.Generator:
+        """The random stream of one prompt's sampling: a function of the seed and the prompt id only."""
+        key = int.from_bytes(hashlib.blake2b(prompt_id.encode(), digest_size=8).digest(), "little")
+        return np.random.default_rng([self.settings.seed, key])
+
+    def _sample(self, logits: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+        """Temperature, then top-k, then nucleus (top-p) sampling, as transformers' generate does,
+        drawing each row's token by inverse CDF with that row's uniform number.
 
         Top-k first keeps the nucleus search to k candidates instead of sorting the vocabulary.
         """
@@ -151,7 +161,9 @@ class TransformersBackend:
         if s.top_p < 1:
             outside = probs.cumsum(dim=-1) - probs > s.top_p
             probs = probs.masked_fill(outside, 0.0)
-        choice = torch.multinomial(probs, 1, generator=self._generator)
+        cdf = probs.cumsum(dim=-1)
+        threshold = uniforms.clamp(max=1 - 1e-6).to(cdf.device, cdf.dtype)[:, None] * cdf[:, -1:]
+        choice = (cdf <= threshold).sum(-1, keepdim=True).clamp(max=k - 1)
         return top_ids.gather(-1, choice).squeeze(-1)
 
     def _stopped(self, tokens: list[int]) -> bool:
@@ -222,6 +234,7 @@ class TransformersBackend:
         cache = attention = last_position = logits = None
         active: list[int] = []
         tokens: dict[int, list[int]] = {}
+        streams: dict[int, np.random.Generator] = {}
         cursor = 0
         while cursor < len(pending) or active:
             free = capacity - len(active)
@@ -242,7 +255,8 @@ class TransformersBackend:
                 active += rows
                 for index in rows:
                     tokens[index] = []
-            next_tokens = self._sample(logits)
+                    streams[index] = self._row_stream(ids[index])
+            next_tokens = self._sample(logits, torch.tensor([streams[i].random() for i in active]))
             chosen = next_tokens.tolist()  # one device-to-host copy per step, not one per row
             keep = []
             for slot, index in enumerate(active):
@@ -258,6 +272,7 @@ class TransformersBackend:
                         done = "length"
                 if done:
                     results[index] = self._finish(ids[index], tokens.pop(index), done)
+                    streams.pop(index)
                 else:
                     keep.append(slot)
             if len(keep) < len(active):

@@ -96,9 +96,13 @@ def test_train_score_validate_and_measure_recovery(labelled_day, ray_local, caps
     assert len(labels) == 23 and planted == 11  # sleeping bag has one planted intention, the others two
     with pytest.raises(LookupError, match="models:/cosmo-critic@champion.*train one first"):
         score_candidates(DAY, labelled_day)  # nothing registered yet
+    with pytest.raises(LookupError, match="no annotation labels up to 2026-11-22.*no critic is registered"):
+        train_critic(DAY - dt.timedelta(days=1), labelled_day, progress=False)
     version = train_critic(DAY, labelled_day, progress=False)
-    assert version.uri == "models:/cosmo-critic/1" and version.alias == "champion"
+    assert version.uri == "models:/cosmo-critic/1" and version.alias == "champion" and version.trained
     assert version.train_examples + version.held_out_examples == 23
+    rerun = train_critic(DAY, labelled_day, progress=False)  # the same labels and settings: nothing to learn
+    assert (rerun.uri, rerun.trained) == (version.uri, False) and "already trained" in rerun.reason
 
     main(["--ds", DAY.isoformat(), "--overrides", json.dumps({"storage": {"root": labelled_day.storage.root},
                                                               "critic": {"batch_size": 8}})])
@@ -111,6 +115,17 @@ def test_train_score_validate_and_measure_recovery(labelled_day, ray_local, caps
     for row in scores.to_pylist():
         assert row["kept"] == (row["plausibility"] > labelled_day.critic.keep_threshold)
     assert storage.manifest("critic_scores", DAY)["metadata"]["keep_threshold"] == 0.5
+
+    # a later day whose labels decide nothing (every answer "not sure") keeps the champion
+    later = DAY + dt.timedelta(days=1)
+    undecided = storage.read("annotation_labels", DAY)
+    for question in ("complete", "relevant", "informative", "plausible", "typical"):
+        undecided = undecided.set_column(undecided.schema.get_field_index(question), question,
+                                         pa.array(["not_sure"] * undecided.num_rows))
+    storage.write("annotation_labels", later, undecided)
+    kept = train_critic(later, labelled_day.model_copy(update={"critic": labelled_day.critic.model_copy(
+        update={"training_days": 1})}), progress=False)
+    assert (kept.uri, kept.trained) == ("models:/cosmo-critic/1", False) and "decided" in kept.reason
 
     report = measure_recovery(DAY, labelled_day)
     print_recovery(report)
