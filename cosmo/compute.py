@@ -22,3 +22,17 @@ def ensure_ray(num_cpus: int | None = None) -> None:
         return
     os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+
+
+def native_dtype(requested: str, device: str = "cpu") -> str:
+    """Resolve a model dtype setting: ``auto`` is bfloat16 on a GPU and on CPUs that compute in it
+    natively (AMX or AVX-512 BF16: measured 3.6x faster than float32 on a 2-core Sapphire Rapids),
+    else float32 (on AVX2 alone every bfloat16 matmul converts: measured 5x slower)."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    if not device.startswith("cpu"):
+        return "bfloat16"
+    native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    return "bfloat16" if native else "float32"

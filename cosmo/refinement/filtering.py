@@ -111,7 +111,7 @@ class SimilarityStage:
         self.settings = FilterSettings.model_validate_json(settings_json)
         _threads(self.settings.similarity_cpus)
         self.scorer = SimilarityScorer(model_path, batch_size=self.settings.embedding_batch_size,
-                                       device=self.settings.device)
+                                       device=self.settings.device, dtype=self.settings.embedding_dtype)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         started = time.perf_counter()

@@ -58,10 +58,13 @@ def context_for(behaviour: str, relation: str) -> str:
     return found.answer_prefix(behaviour) if found else f"The {relation} of the product is"
 
 
-def load_causal_lm(model_path: str, dtype: str = "float32"):
-    """The teacher LM for scoring, in eval mode, with weights in ``dtype``."""
+def load_causal_lm(model_path: str, dtype: str = "float32", device: str = "cpu"):
+    """The teacher LM for scoring, in eval mode, with weights in ``dtype`` (``auto``: see native_dtype)."""
     from transformers import AutoModelForCausalLM
 
+    from cosmo.compute import native_dtype
+
+    dtype = native_dtype(dtype, device)
     if dtype not in DTYPES:
         raise ValueError(f"perplexity dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return AutoModelForCausalLM.from_pretrained(model_path, dtype=DTYPES[dtype]).eval()
@@ -76,7 +79,7 @@ class PerplexityScorer:
         from transformers import AutoTokenizer
 
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_path)
-        self.model = model if model is not None else load_causal_lm(model_path, dtype)
+        self.model = model if model is not None else load_causal_lm(model_path, dtype, device)
         self.model.to(device)
         self.device = device
         self.batch_size = batch_size

@@ -20,20 +20,25 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def load_embedder(model_path: str, device: str = "cpu"):
+def load_embedder(model_path: str, device: str = "cpu", dtype: str = "float32"):
+    """The sentence embedder, with weights in ``dtype`` (``auto``: see native_dtype)."""
+    import torch
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(model_path), device=device)
+    from cosmo.compute import native_dtype
+
+    dtype = native_dtype(dtype, device)
+    return SentenceTransformer(str(model_path), device=device, model_kwargs={"dtype": getattr(torch, dtype)})
 
 
 class SimilarityScorer:
     """Highest cosine of each tail to its head and product texts."""
 
     def __init__(self, model_path: str | None = None, *, batch_size: int = 128, device: str = "cpu",
-                 memo_size: int = 200_000, model=None) -> None:
+                 dtype: str = "float32", memo_size: int = 200_000, model=None) -> None:
         if model is None and model_path is None:
             raise ValueError("give model_path or model")
-        self.model = model if model is not None else load_embedder(model_path, device)
+        self.model = model if model is not None else load_embedder(model_path, device, dtype)
         self.batch_size = batch_size
         self.embedded = 0  # distinct texts embedded
         self._memo: dict[str, np.ndarray] = {}  # heads, products and types recur across batches
