@@ -43,9 +43,14 @@ def load_cross_encoder(path: str | Path, *, device: str = "cpu"):
     return CrossEncoder(str(path), device=device, local_files_only=True)
 
 
-def predict_scores(model, contexts: Sequence[str], statements: Sequence[str], *, batch_size: int = 32
-                   ) -> np.ndarray:
-    """Probabilities, shape (n, 2): plausibility and typicality of each (context, statement)."""
+def predict_scores(model, contexts: Sequence[str], statements: Sequence[str], *, batch_size: int = 32,
+                   given_plausible: bool = False) -> np.ndarray:
+    """Probabilities, shape (n, 2): plausibility and typicality of each (context, statement).
+
+    The typicality head estimates P(typical | plausible) (see :func:`cosmo.critics.train.fit_critic`);
+    the typicality returned is P(plausible) x P(typical | plausible), so an implausible statement is
+    never typical; with ``given_plausible`` (statements already known to be plausible) it is the
+    conditional alone."""
     import torch
 
     if len(contexts) != len(statements):
@@ -59,7 +64,10 @@ def predict_scores(model, contexts: Sequence[str], statements: Sequence[str], *,
                                activation_fn=torch.nn.Sigmoid(), convert_to_numpy=True, show_progress_bar=False)
     finally:
         model.train(was_training)
-    return np.asarray(scores, dtype=np.float64).reshape(-1, len(HEADS))
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1, len(HEADS))
+    if not given_plausible:
+        scores[:, 1] *= scores[:, 0]
+    return scores
 
 
 class CriticPyfunc(mlflow.pyfunc.PythonModel):

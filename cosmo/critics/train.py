@@ -136,7 +136,8 @@ def fit_critic(examples: pa.Table, settings: CriticSettings, base_model: str | P
     """Fine-tune a two-head CrossEncoder on examples (:data:`~cosmo.critics.examples.EXAMPLE_SCHEMA`).
 
     AdamW with linear warm-up and decay; each head's binary cross-entropy counts only the examples
-    that have its label (targets may be soft, e.g. human typicality scores). Examples may carry a
+    that have its label (targets may be soft, e.g. human typicality scores), and the typicality head
+    only those not labelled implausible: it learns typicality given plausibility. Examples may carry a
     ``group`` column: the alternatives of one question (one plausible statement and its
     distractors) are then kept in one batch and a softmax cross-entropy over their plausibility
     logits is added, which teaches ranking far faster than pointwise labels alone. ``on_epoch(epoch,
@@ -158,6 +159,11 @@ def fit_critic(examples: pa.Table, settings: CriticSettings, base_model: str | P
     targets = np.stack([examples.column(t).to_numpy(zero_copy_only=False).astype(np.float64)
                         for t in TARGETS], axis=1)
     mask = ~np.isnan(targets)
+    # The typicality head learns P(typical | plausible): only plausible (or unjudged) statements teach
+    # it. Trained on every example, "implausible, so not typical" swamps it and it becomes a second
+    # plausibility head, which ranks plausible statements against human typicality (Spearman -0.12 on
+    # IntentionQA). predict_scores multiplies the two back into P(typical).
+    mask[:, 1] &= ~mask[:, 0] | (np.nan_to_num(targets[:, 0]) >= 0.5)
     targets = np.nan_to_num(targets)
     n = examples.num_rows
     members = _groups(groups, n)

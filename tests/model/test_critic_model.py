@@ -51,6 +51,12 @@ def test_fine_tuning_learns_both_heads(base_model):
     assert metrics["plausible_examples"] == 16 and metrics["typical_examples"] == 10
     scores = predict_scores(model, ["x"], ["y"])
     assert scores.shape == (1, 2) and ((scores > 0) & (scores < 1)).all()
+    # typicality is P(plausible) x P(typical | plausible): never above plausibility
+    contexts, statements = examples.column("context").to_pylist(), examples.column("statement").to_pylist()
+    joint = predict_scores(model, contexts, statements)
+    given = predict_scores(model, contexts, statements, given_plausible=True)
+    assert (joint[:, 1] <= joint[:, 0] + 1e-9).all()
+    assert np.allclose(joint[:, 1], given[:, 0] * given[:, 1]) and np.allclose(joint[:, 0], given[:, 0])
 
 
 def test_training_is_tracked_registered_and_loads_by_alias(tmp_path, base_model):
