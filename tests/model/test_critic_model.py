@@ -94,3 +94,17 @@ def test_training_is_tracked_registered_and_loads_by_alias(tmp_path, base_model)
     assert second.version == "2" and second.alias is None
     assert str(client.get_model_version_by_alias("cosmo-critic", "champion").version) == "1"
     assert client.get_model_version("cosmo-critic", "2").tags["run_id"] == second.run_id
+
+
+def test_pairwise_loss_ranks_only_labelled_examples_whose_targets_differ():
+    import torch
+
+    from cosmo.critics.train import _pairwise
+
+    targets = np.array([0.9, 0.6, 0.6, 0.0])
+    mask = np.array([True, True, True, False])  # the last one is implausible: no typicality label
+    right = torch.tensor([3.0, 0.0, 0.0, 9.0])  # the 0.9 statement above both 0.6 ones
+    wrong = torch.tensor([0.0, 3.0, 3.0, -9.0])
+    assert _pairwise(right, targets, mask) < 0.05 < 2.9 < _pairwise(wrong, targets, mask)
+    assert _pairwise(wrong, np.array([0.6, 0.6, 0.6, 0.6]), mask) == 0  # ties give no pair
+    assert _pairwise(wrong, targets, np.array([True, False, False, False])) == 0
