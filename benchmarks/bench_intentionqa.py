@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pipeline-root", help="storage root whose annotation labels join the training data")
     parser.add_argument("--test-share", type=float, default=0.5, help="share of co-buy pairs held out for testing")
     parser.add_argument("--negatives", type=int, default=3, help="distractors per training question used as negatives")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=24)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-length", type=int, default=96)
