@@ -13,12 +13,10 @@ See :mod:`cosmo.refinement.filtering`.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 
-from cosmo.config import load_settings
 from cosmo.refinement.filtering import FilterResult, run
+from ray_jobs import job_parser, job_settings
 
 __all__ = ["main", "run"]
 
@@ -30,14 +28,9 @@ def summary(result: FilterResult) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ray_jobs.filter", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ds", required=True, help="run date YYYY-MM-DD")
-    parser.add_argument("--config", help="TOML config file (else COSMO_CONFIG and COSMO_* variables)")
-    parser.add_argument("--overrides", default="{}", help="JSON settings overrides, nested like `cosmo config show`")
+    parser = job_parser("ray_jobs.filter", __doc__)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.config, **json.loads(args.overrides))
+    settings = job_settings(args)
     print(json.dumps(summary(run(args.ds, settings))))
 
 

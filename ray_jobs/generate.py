@@ -11,7 +11,6 @@ a crash skips every prompt already generated; a rerun after success is a no-op.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -24,12 +23,13 @@ import pyarrow.parquet as pq
 
 from cosmo.catalog import CO_BUY_PAIRS, KNOWLEDGE_CANDIDATES, SEARCH_BUY_PAIRS
 from cosmo.compute import ensure_ray
-from cosmo.config import Settings, load_settings
+from cosmo.config import Settings
 from cosmo.generation.base import Generation
 from cosmo.generation.candidates import candidate_rows, prompts_to_table
 from cosmo.generation.prompting import prompts_for_pairs
 from cosmo.models import teacher_model_path
 from cosmo.storage import Storage, as_date, is_data_file, partition_name, write_parquet_atomic
+from ray_jobs import job_parser, job_settings
 
 log = logging.getLogger("ray_jobs.generate")
 
@@ -162,15 +162,10 @@ def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ray_jobs.generate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ds", required=True, help="run date YYYY-MM-DD")
-    parser.add_argument("--config", help="TOML config file (else COSMO_CONFIG and COSMO_* variables)")
-    parser.add_argument("--overrides", default="{}", help="JSON settings overrides, nested like `cosmo config show`")
+    parser = job_parser("ray_jobs.generate", __doc__)
     parser.add_argument("--limit", type=int, help="only the first N prompts (smoke runs)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.config, **json.loads(args.overrides))
+    settings = job_settings(args)
     result = run(args.ds, settings, limit=args.limit)
     print(json.dumps({"uri": result.uri, "prompts": result.prompts, "generated_now": result.generated_now,
                       "skipped": result.skipped, "candidates": result.candidates,

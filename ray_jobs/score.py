@@ -11,24 +11,17 @@ instead (``models:/cosmo-critic/3``). A rerun replaces the day's partition.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 
-from cosmo.config import load_settings
 from cosmo.critics.score import score_candidates
+from ray_jobs import job_parser, job_settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ray_jobs.score", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ds", required=True, help="run date YYYY-MM-DD")
-    parser.add_argument("--config", help="TOML config file (else COSMO_CONFIG and COSMO_* variables)")
-    parser.add_argument("--overrides", default="{}", help="JSON settings overrides, nested like `cosmo config show`")
+    parser = job_parser("ray_jobs.score", __doc__)
     parser.add_argument("--model-uri", help="score with this model (models:/name/version) instead of the alias")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.config, **json.loads(args.overrides))
+    settings = job_settings(args)
     result = score_candidates(args.ds, settings, model_uri=args.model_uri)
     print(json.dumps({"uri": result.uri, "critic_model": result.model_uri, "scored": result.scored,
                       "kept": result.kept, "seconds": round(result.seconds, 1)}))

@@ -12,23 +12,16 @@ cluster, submit it with a GPU entrypoint resource and ``critic.device=cuda`` for
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 
-from cosmo.config import load_settings
 from cosmo.critics.train import train_critic
+from ray_jobs import job_parser, job_settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ray_jobs.train_critic", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ds", required=True, help="run date YYYY-MM-DD")
-    parser.add_argument("--config", help="TOML config file (else COSMO_CONFIG and COSMO_* variables)")
-    parser.add_argument("--overrides", default="{}", help="JSON settings overrides, nested like `cosmo config show`")
+    parser = job_parser("ray_jobs.train_critic", __doc__)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = load_settings(args.config, **json.loads(args.overrides))
+    settings = job_settings(args)
     version = train_critic(args.ds, settings, progress=False)
     print(json.dumps({"model_uri": version.uri, "alias": version.alias, "run_id": version.run_id,
                       "trained": version.trained, "reason": version.reason,
