@@ -35,23 +35,6 @@ class ScoreResult:
     seconds: float
 
 
-def resolve_critic(settings: Settings) -> str:
-    """``models:/name/version`` that ``critic.alias`` points at now; a clear error if none does."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from cosmo.tracking import setup_mlflow
-
-    target = setup_mlflow(settings)
-    name, alias = settings.critic.registered_name, settings.critic.alias
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        raise LookupError(f"no critic registered as models:/{name}@{alias} in {target.uri}: train one first "
-                          f"(cosmo critic train, or train_critic) [{exc.message}]") from None
-    return f"models:/{name}/{version.version}"
-
-
 class CriticScorer:
     """A Ray Data actor: loads the pinned critic version once, then scores batches."""
 
@@ -128,7 +111,10 @@ def score_candidates(ds: dt.date | str, settings: Settings, *, model_uri: str | 
     storage = Storage.from_settings(settings)
     candidates = storage.read(FILTERED_CANDIDATES, ds)
     inputs = critic_inputs(candidates, origin=storage.partition_uri(FILTERED_CANDIDATES, ds))
-    model_uri = model_uri or resolve_critic(settings)
+    if not model_uri:
+        from cosmo.critics.train import champion
+
+        model_uri = champion(settings).uri
     log.info("scoring %d kept candidates of %s with %s", inputs.num_rows, ds, model_uri)
     scores = score_table(inputs, model_uri, settings)
     kept = int(pc.sum(scores.column("kept")).as_py() or 0)

@@ -270,19 +270,21 @@ def training_fingerprint(examples: pa.Table, critic: CriticSettings, base_model:
     return digest.hexdigest()[:16]
 
 
-def champion(settings: Settings) -> CriticVersion | None:
-    """The version ``critic.alias`` points at now, with the tags its training left; None if none."""
+def champion(settings: Settings) -> CriticVersion:
+    """The version ``critic.alias`` points at now, with the tags its training left; a LookupError
+    that says where it looked if none does."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     from cosmo.tracking import setup_mlflow
 
     critic = settings.critic
-    setup_mlflow(settings)
+    target = setup_mlflow(settings)
     try:
         found = MlflowClient().get_model_version_by_alias(critic.registered_name, critic.alias)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        raise LookupError(f"no critic registered as models:/{critic.registered_name}@{critic.alias} in {target.uri}: "
+                          f"train one first (cosmo critic train, or train_critic) [{exc.message}]") from None
     tags = found.tags or {}
     return CriticVersion(critic.registered_name, str(found.version), critic.alias, found.run_id or tags.get("run_id", ""),
                          int(tags.get("train_examples", 0)), int(tags.get("held_out_examples", 0)),
@@ -290,9 +292,11 @@ def champion(settings: Settings) -> CriticVersion | None:
 
 
 def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name: str | None = None,
-                             tags: dict[str, str] | None = None, progress: bool = True) -> CriticVersion:
+                             tags: dict[str, str] | None = None, progress: bool = True,
+                             fingerprint: str | None = None) -> CriticVersion:
     """Train on examples, log the run to MLflow, register the model and (if ``critic.promote``)
-    point the alias at the new version. The version is tagged with its training fingerprint."""
+    point the alias at the new version. The version is tagged with its training fingerprint
+    (``fingerprint``, where the caller computed it already)."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -302,7 +306,8 @@ def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name
     examples = check_examples(examples)
     train, held_out = split_held_out(examples, critic.validation_share, critic.seed)
     base = base_model_path(settings)
-    tags = {"fingerprint": training_fingerprint(examples, critic, base), "train_examples": str(train.num_rows),
+    tags = {"fingerprint": fingerprint or training_fingerprint(examples, critic, base),
+            "train_examples": str(train.num_rows),
             "held_out_examples": str(held_out.num_rows), **(tags or {})}
     setup_mlflow(settings, critic.experiment)
     with mlflow.start_run(run_name=run_name) as run:
@@ -372,7 +377,10 @@ def train_critic(ds: dt.date | str, settings: Settings, *, progress: bool = True
         items = [t.filter(pc.is_in(t.column("candidate_id"), value_set=wanted)) for t in items]
         candidates = pa.concat_tables(items) if items else ANNOTATION_ITEMS.schema.empty_table()
         examples = examples_from_labels(labels, candidates)
-    current = champion(settings)
+    try:
+        current = champion(settings)
+    except LookupError:
+        current = None
     if examples.num_rows == 0:
         why = (f"no annotation labels up to {as_date(ds)} under {storage.root}" if not days else
                f"none of the {labels.num_rows} labels of {', '.join(d.isoformat() for d in days)} gives a decided "
@@ -392,5 +400,5 @@ def train_critic(ds: dt.date | str, settings: Settings, *, progress: bool = True
     tags = {"ds": as_date(ds).isoformat(), "label_days": ",".join(d.isoformat() for d in days),
             **{f"labels_{k['values']}": str(k["counts"]) for k in kinds}}
     return train_critic_on_examples(examples, settings, run_name=f"critic-{as_date(ds)}", tags=tags,
-                                    progress=progress)
+                                    progress=progress, fingerprint=fingerprint)
 
