@@ -107,7 +107,6 @@ def stages(days: list[pa.Table], products: pa.Table, filters, perplexity, simila
 
     for scorer in (perplexity.scorer, similarity.scorer):
         scorer._memo.clear()
-    perplexity.scorer._prefixes.clear()
     perplexity.scorer.scored = similarity.scorer.embedded = 0
     candidates = sum(t.num_rows for t in days)
     cpu0, t0 = time.process_time(), time.perf_counter()

@@ -51,7 +51,7 @@ SCORES_SCHEMA = pa.schema([
     pa.field("model_reason", pa.string()),
 ])
 # settings that only change speed, not which rows are dropped
-_SPEED_ONLY = {"perplexity_batch_size", "embedding_batch_size", "rows_per_batch", "perplexity_actors",
+_SPEED_ONLY = {"perplexity_tokens_per_pass", "embedding_batch_size", "rows_per_batch", "perplexity_actors",
                "similarity_actors", "perplexity_cpus", "similarity_cpus"}
 
 
@@ -83,13 +83,14 @@ class PerplexityStage:
     """Ray Data actor: perplexity of each row's tail; rows above the threshold get their reason."""
 
     def __init__(self, model_path: str, settings_json: str) -> None:
-        from cosmo.refinement.perplexity import PerplexityScorer
+        from cosmo.refinement.perplexity import PerplexityScorer, catalogue_contexts
 
         self.settings = FilterSettings.model_validate_json(settings_json)
         _threads(self.settings.perplexity_cpus)
         self.scorer = PerplexityScorer(model_path, dtype=self.settings.perplexity_dtype,
-                                       batch_size=self.settings.perplexity_batch_size, device=self.settings.device,
+                                       tokens_per_pass=self.settings.perplexity_tokens_per_pass, device=self.settings.device,
                                        end_weight=self.settings.perplexity_end_weight)
+        self.scorer.prepare(catalogue_contexts())  # every context's KV cache, once, at start-up
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         started = time.perf_counter()

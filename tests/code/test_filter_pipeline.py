@@ -85,7 +85,7 @@ def test_filter_key_changes_with_decisive_settings_only(settings):
     base = filter_key(settings, "run-1")
     assert filter_key(settings, "run-2") != base
     faster = settings.model_copy(update={"filters": settings.filters.model_copy(
-        update={"perplexity_batch_size": 7, "perplexity_actors": 3})})
+        update={"perplexity_tokens_per_pass": 7, "perplexity_actors": 3})})
     assert filter_key(faster, "run-1") == base
     stricter = settings.model_copy(update={"filters": settings.filters.model_copy(update={"max_perplexity": 50})})
     assert filter_key(stricter, "run-1") != base

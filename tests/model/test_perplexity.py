@@ -18,7 +18,7 @@ LIMIT = FilterSettings().max_perplexity
 
 @pytest.fixture(scope="module")
 def scorer(teacher_path):
-    return PerplexityScorer(teacher_path, batch_size=4)  # small batches: padding across batches is exercised
+    return PerplexityScorer(teacher_path, tokens_per_pass=6)  # small packs: several per call
 
 
 def score(scorer, relation, tails, behaviour="search_buy"):
@@ -42,13 +42,18 @@ def test_garbled_tails_are_dropped(scorer):
     assert values[0] < LIMIT and values[1] > LIMIT and values[2] > LIMIT, values
 
 
-def test_cached_context_equals_a_plain_forward_pass(scorer):
-    """Scoring on the context's cache, batched with padding, equals one plain forward pass."""
-    context = context_for("co_buy", "USED_FOR_EVE")
-    tails = ["camping", "winter camping trips in the mountains", "yoga"]
-    values = scorer.score([context] * 3, tails)
+def test_packed_tails_equal_a_plain_forward_pass_each(scorer):
+    """Tails of contexts of different lengths, packed together on the contexts' caches (and one
+    longer than a pack), each equal one plain forward pass of context + tail."""
+    pairs = [(context_for("co_buy", "USED_FOR_EVE"), "camping"),
+             (context_for("search_buy", "USED_FOR_AUD"), "new parents"),
+             (context_for("co_buy", "USED_FOR_EVE"), "winter camping trips in the snowy mountains"),
+             (context_for("search_buy", "IS_A"), "yoga")]
+    assert len({len(scorer.tokenizer(c)["input_ids"]) for c, _ in pairs}) == 3
+    assert len(scorer._encode(pairs[2][1])) > scorer.tokens_per_pass
+    values = scorer.score([c for c, _ in pairs], [t for _, t in pairs])
     model, tokenizer = scorer.model, scorer.tokenizer
-    for tail, value in zip(tails, values, strict=True):
+    for (context, tail), value in zip(pairs, values, strict=True):
         ids = scorer._bos + tokenizer(context, add_special_tokens=False)["input_ids"]
         tail_ids = scorer._encode(tail)
         with torch.inference_mode():
@@ -56,7 +61,7 @@ def test_cached_context_equals_a_plain_forward_pass(scorer):
         nll = [-logprobs[len(ids) - 1 + i, t].item() for i, t in enumerate(tail_ids)]
         end = -torch.logsumexp(logprobs[-1, scorer.end_ids], 0).item()
         weight = scorer.end_weight
-        assert value == pytest.approx(math.exp((sum(nll) + weight * end) / (len(nll) + weight)), rel=1e-3)
+        assert value == pytest.approx(math.exp((sum(nll) + weight * end) / (len(nll) + weight)), rel=1e-3), tail
 
 
 def test_distinct_tails_are_scored_once(scorer):
