@@ -159,11 +159,13 @@ def http_postprocess(row: dict) -> dict:
 def generate_dataset(dataset, settings: GenerationSettings, model_path: str):
     """Attach generations to a Ray dataset of prompt rows, with the configured backend."""
     if settings.backend == "transformers":
+        from ray.data import ActorPoolStrategy
+
         return dataset.map_batches(
             TransformersGenerator,
             fn_constructor_args=(model_path, settings.model_dump_json()),
             batch_size=settings.rows_per_chunk,
-            concurrency=settings.actors,
+            compute=ActorPoolStrategy(size=settings.actors),
             num_cpus=max(1, (os.cpu_count() or 2) // settings.actors) if settings.device == "cpu" else 1,
             num_gpus=0 if settings.device == "cpu" else 1,
         )
