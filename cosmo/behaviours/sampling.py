@@ -138,7 +138,8 @@ def _search_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
             FROM pair_stats ps JOIN products p USING (product_id)
             WHERE p.product_type IS NOT NULL GROUP BY ps.query, p.product_type),
         shares AS (SELECT query, n / sum(n) OVER (PARTITION BY query) AS share FROM type_counts)
-        SELECT query, 1.0 - least(1.0, -sum(share * ln(share)) / ln({cfg.specificity_max_types}))
+        -- rounded: a parallel sum's order changes the last bits, and with them the weighted sample
+        SELECT query, round(1.0 - least(1.0, -sum(share * ln(share)) / ln({cfg.specificity_max_types})), 12)
                AS specificity
         FROM shares GROUP BY query""")
     con.execute(f"""
