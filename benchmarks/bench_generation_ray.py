@@ -14,11 +14,12 @@ Both sides pay what a fresh run pays, so the ratio is the pipeline's own cost:
   generates for the same prompts (timed from its start to its exit).
 
 This VM's speed drifts by about 10% from minute to minute, so the two alternate, job, bare,
-bare, job (a linear drift cancels), and the ratio is of the totals. Per-side figures and the
-ratio against generation alone (without process start, imports and model load) are printed
-beside it.
+bare, job (a linear drift cancels; ``--cycles`` repeats that), and the ratio is of the totals.
+Per-side figures and the ratio against generation alone (without process start, imports and
+model load) are printed beside it.
 
     python benchmarks/bench_generation_ray.py --pairs 40     # the default day: 320 prompts
+    python benchmarks/bench_generation_ray.py --cycles 2     # eight rounds: a steadier ratio
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def job(root: Path, pairs: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=40, help="pairs per behaviour type (x2 types x4 relations)")
+    parser.add_argument("--cycles", type=int, default=1, help="repeat job, bare, bare, job this many times")
     parser.add_argument("--bare-worker", metavar="ROOT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -119,7 +121,7 @@ def main() -> None:
     ensure_ray()
     warm_cluster()
     rounds = []
-    for side in ("job", "bare", "bare", "job"):
+    for side in ("job", "bare", "bare", "job") * args.cycles:
         figures = job(root, args.pairs) if side == "job" else bare(root, args.pairs)
         rounds.append({"side": side, **figures})
         print(f"  {side:4s}: {figures['tokens']:6d} tokens in {figures['seconds']:6.1f}s = "
@@ -132,8 +134,8 @@ def main() -> None:
 
     job_rate, bare_rate, generate_rate = rate("job"), rate("bare"), rate("bare", "generate_seconds")
     ratio = job_rate / bare_rate
-    start = sum(r["start_seconds"] for r in rounds if r["side"] == "bare") / 2
-    print(f"{rounds[0]['prompts']} prompts, {os.cpu_count()} CPUs; rounds job, bare, bare, job")
+    start = sum(r["start_seconds"] for r in rounds if r["side"] == "bare") / (2 * args.cycles)
+    print(f"{rounds[0]['prompts']} prompts, {os.cpu_count()} CPUs; rounds {', '.join(r['side'] for r in rounds)}")
     print(f"  bare transformers backend : {bare_rate:6.1f} tokens/s (a fresh process: start, imports and model "
           f"load {start:.1f}s; {generate_rate:.1f} tokens/s generating alone)")
     print(f"  ray_jobs.generate (Ray)   : {job_rate:6.1f} tokens/s")
