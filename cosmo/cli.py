@@ -240,17 +240,17 @@ def _print_refinement(storage, settings: Settings, day: str, outputs: dict) -> N
     planted ground truth the kept knowledge recovers."""
     import pyarrow.compute as pc
 
+    from cosmo.critics.train import describe_metrics
     from cosmo.refinement.report import outcome_counts, rich_table
 
     filtered = storage.read("filtered_candidates", day, columns=["relation", "drop_reason", "kept"])
     console.print(rich_table(outcome_counts(filtered, "relation"), "relation", "Candidate filtering by relation"))
     critic = outputs.get("train_critic", {})
     if critic:
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in sorted((critic.get("metrics") or {}).items())
-                            if isinstance(v, int | float))
         if critic.get("trained", True):
             console.print(f"critic {critic['model_uri']} (alias {critic['alias']}): {critic['train_examples']} "
-                          f"training and {critic['held_out_examples']} held-out examples; {metrics}")
+                          f"training and {critic['held_out_examples']} held-out examples; "
+                          f"{describe_metrics(critic.get('metrics') or {})}")
         else:
             console.print(f"critic {critic['model_uri']} (alias {critic['alias']}) kept: {critic['reason']}")
     if storage.has_partition("critic_scores", day):

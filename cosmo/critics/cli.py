@@ -43,7 +43,7 @@ def label(annotator: Annotated[MachineAnnotator, typer.Argument(help="oracle (ge
 @critic_app.command("train")
 def train(ds: DateOption = "", config: ConfigOption = None) -> None:
     """Train the critic on the labelled days up to the date; log to MLflow, register, set the alias."""
-    from cosmo.critics.train import train_critic
+    from cosmo.critics.train import describe_metrics, train_critic
 
     try:
         version = train_critic(ds or _today(), load_settings(config))
@@ -52,9 +52,9 @@ def train(ds: DateOption = "", config: ConfigOption = None) -> None:
     if not version.trained:
         console.print(f"[yellow]{version.uri}[/yellow] (@{version.alias}) stays: {version.reason}")
         return
-    metrics = ", ".join(f"{k} {v:.3f}" for k, v in version.metrics.items() if not k.endswith("_examples"))
     console.print(f"[green]{version.uri}[/green]{f' (@{version.alias})' if version.alias else ''} trained on "
-                  f"{version.train_examples} examples, {version.held_out_examples} held out: {metrics or 'no metrics'}")
+                  f"{version.train_examples} examples, {version.held_out_examples} held out: "
+                  f"{describe_metrics(version.metrics)}")
 
 
 @critic_app.command("score")

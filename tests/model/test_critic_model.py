@@ -39,7 +39,7 @@ def base_model():
 
 def test_fine_tuning_learns_both_heads(base_model):
     from cosmo.critics.model import predict_scores
-    from cosmo.critics.train import evaluate_critic, fit_critic
+    from cosmo.critics.train import describe_metrics, evaluate_critic, fit_critic
 
     examples = toy_examples()
     losses = []
@@ -49,6 +49,9 @@ def test_fine_tuning_learns_both_heads(base_model):
     metrics = evaluate_critic(model, examples)
     assert metrics["plausible_auc"] >= 0.9 and metrics["typical_auc"] >= 0.9  # each product's own activity first
     assert metrics["plausible_examples"] == 16 and metrics["typical_examples"] == 10
+    positives = int((examples.column("plausible").to_numpy(zero_copy_only=False) >= 0.5).sum())
+    assert metrics["plausible_positives"] == positives
+    assert f"over 16 ({positives} positive)" in describe_metrics(metrics)
     scores = predict_scores(model, ["x"], ["y"])
     assert scores.shape == (1, 2) and ((scores > 0) & (scores < 1)).all()
     # typicality is P(plausible) x P(typical | plausible): never above plausibility
@@ -108,3 +111,11 @@ def test_pairwise_loss_ranks_only_labelled_examples_whose_targets_differ():
     assert _pairwise(right, targets, mask) < 0.05 < 2.9 < _pairwise(wrong, targets, mask)
     assert _pairwise(wrong, np.array([0.6, 0.6, 0.6, 0.6]), mask) == 0  # ties give no pair
     assert _pairwise(wrong, targets, np.array([True, False, False, False])) == 0
+
+
+def test_metrics_say_when_held_out_labels_are_all_of_one_class():
+    from cosmo.critics.train import describe_metrics
+
+    text = describe_metrics({"plausible_accuracy": 1.0, "plausible_examples": 13.0, "plausible_positives": 0.0})
+    assert text == "plausible: accuracy 1.000, AUC n/a (one class) over 13 (0 positive)"
+    assert describe_metrics({}) == "no held-out metrics"
