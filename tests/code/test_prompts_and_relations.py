@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cosmo.knowledge.prompts import PROMPT_VERSION, build_prompt, example_tails
+from cosmo.knowledge.prompts import PROMPT_VERSION, TASK, build_prompt, example_tails
 from cosmo.knowledge.relations import CATALOGUE_RELATIONS, RELATIONS, SEED_RELATIONS, TailType, get_relation
 
 ALL = sorted(RELATIONS)
@@ -23,33 +23,34 @@ def test_catalogue_has_the_papers_relations_and_seeds():
 @pytest.mark.parametrize("relation", ALL)
 def test_search_buy_prompt(relation):
     prompt = build_prompt("search_buy", relation, "winter camping", "winter camping", "B1", "Mummy Sleeping Bag")
-    user, assistant = prompt.messages
+    system, *examples, user, assistant = prompt.messages
+    assert system == {"role": "system", "content": TASK["search_buy"]}
+    assert [m["role"] for m in examples] == ["user", "assistant"] * 2  # two examples, each a question and answer
+    assert all(m["content"].startswith(RELATIONS[relation].search_buy_answer + " 1. ") for m in examples[1::2])
     assert user["role"] == "user" and assistant["role"] == "assistant"
-    assert 'A customer searched "winter camping" and bought "Mummy Sleeping Bag".' in user["content"]
-    assert user["content"].rstrip().endswith(f"Question: {RELATIONS[relation].search_buy_question}")
+    assert user["content"] == ('Behaviour: A customer searched "winter camping" and bought "Mummy Sleeping Bag".\n'
+                               f"Question: {RELATIONS[relation].search_buy_question}")
     assert assistant["content"] == f"{RELATIONS[relation].search_buy_answer} 1."
     assert prompt.template_id == f"{PROMPT_VERSION}/search_buy/{relation}/shots=2"
-    assert user["content"].count("Behaviour:") == 3  # two examples and the behaviour itself
 
 
 @pytest.mark.parametrize("relation", ALL)
 def test_co_buy_prompt_asks_for_the_common_reason(relation):
     prompt = build_prompt("co_buy", relation, "B1", "Hiking Boots", "B2", "Trekking Poles", few_shot=1)
-    user, assistant = prompt.messages
+    system, *examples, user, assistant = prompt.messages
     assert 'bought "Hiking Boots" and "Trekking Poles" together' in user["content"]
     assert "both" in RELATIONS[relation].co_buy_question.lower() or "together" in RELATIONS[relation].co_buy_question
     assert assistant["content"].endswith(" 1.")
-    assert "common reason" in user["content"]
-    assert user["content"].count("Behaviour:") == 2
+    assert "common reason" in system["content"]
+    assert len(examples) == 2 and "Behaviour:" in examples[0]["content"]
 
 
 def test_few_shot_zero_and_prefix_sharing():
     bare = build_prompt("search_buy", "USED_FOR_EVE", "yoga", "yoga", "B9", "Yoga Mat", few_shot=0)
-    assert bare.messages[0]["content"].count("Behaviour:") == 1
+    assert [m["role"] for m in bare.messages] == ["system", "user", "assistant"]
     a = build_prompt("search_buy", "USED_FOR_EVE", "yoga", "yoga", "B9", "Yoga Mat")
     b = build_prompt("search_buy", "USED_FOR_EVE", "camping", "camping", "B7", "Tent")
-    shared = a.messages[0]["content"].split('Behaviour: A customer searched "yoga"')[0]
-    assert b.messages[0]["content"].startswith(shared) and len(shared) > 300
+    assert a.messages[:-2] == b.messages[:-2] and a.messages[-2] != b.messages[-2]  # all but the behaviour shared
     assert a.template_id == b.template_id and a.prompt_id != b.prompt_id
     assert a.prompt_id == build_prompt("search_buy", "USED_FOR_EVE", "yoga", "yoga", "B9", "Yoga Mat").prompt_id
 
