@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from cosmo.knowledge.prompts import PROMPT_VERSION
+
 DAY = dt.date(2026, 11, 23)
 pytestmark = pytest.mark.slow
 
@@ -55,7 +57,7 @@ def test_job_generates_validates_and_reruns_as_a_no_op(ray_local, sampled_day):
     candidates = storage.read("knowledge_candidates", DAY)
     assert set(candidates.column("relation").to_pylist()) == {"USED_FOR_EVE", "USED_FOR_AUD"}
     assert set(candidates.column("behaviour").to_pylist()) == {"search_buy", "co_buy"}
-    assert set(candidates.column("prompt_version").to_pylist()) == {"fig3-v1"}
+    assert set(candidates.column("prompt_version").to_pylist()) == {PROMPT_VERSION}
     assert set(candidates.column("backend").to_pylist()) == {"transformers"}
     validate_partition(storage, "knowledge_candidates", DAY)
     again = run(DAY, settings)
