@@ -7,9 +7,10 @@ Both sides pay what a fresh run pays, so the ratio is the pipeline's own cost:
   not per job, so `ray.init` is excluded, and so is the first start of Ray Data's own actors
   (its stats actor, autoscaling coordinator and actor-location tracker are detached, one per
   cluster, and live on after the first dataset a cluster runs): a tiny dataset runs before the
-  rounds (which also imports Ray Data in this driver), so each job round finds the cluster as a daily job on a running cluster does. A round
-  reads the pairs, builds prompts, starts an actor (a new process that imports torch and
-  transformers and loads the model), streams the batch through it, parses and writes candidates;
+  rounds (which also imports Ray Data in this driver), so each job round finds the cluster as a
+  daily job on a running cluster does. A round reads the pairs, builds prompts, starts an actor
+  (a new process that imports torch and transformers and loads the model), streams the batch
+  through it, parses and writes candidates;
 * the bare backend: a new Python process that imports the backend, loads the model and
   generates for the same prompts (timed from its start to its exit).
 
@@ -83,7 +84,7 @@ def warm_cluster() -> None:
         def __call__(self, batch):
             return batch
 
-    ray.data.range(4).map_batches(Identity, concurrency=1, batch_size=4).materialize()
+    ray.data.range(4).map_batches(Identity, compute=ray.data.ActorPoolStrategy(size=1), batch_size=4).materialize()
 
 
 def job(root: Path, pairs: int) -> dict:

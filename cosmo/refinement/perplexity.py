@@ -155,13 +155,14 @@ class PerplexityScorer:
         placed just after its context, so it computes what a forward pass of context + row would."""
         stacked_cache, prefix_mask, prefix_lengths, first_logprobs = self._stack
         device = self.device
-        used, slot_of = torch.unique(torch.tensor(contexts, device=device), return_inverse=True)
+        context_of = torch.tensor(contexts, device=device)
+        used, slot_of = torch.unique(context_of, return_inverse=True)
         lengths = torch.tensor([len(r) for r in rows], device=device)
         ids = torch.tensor([t for r in rows for t in r], device=device)[None]
         row_of = torch.repeat_interleave(torch.arange(len(rows), device=device), lengths)
         starts = torch.cumsum(lengths, 0) - lengths
         offset = torch.arange(ids.shape[1], device=device) - starts[row_of]
-        positions = (prefix_lengths[used][slot_of][row_of] + offset)[None]
+        positions = (prefix_lengths[context_of][row_of] + offset)[None]
         # keys: the used contexts' caches side by side (left-padded rows), then the packed tokens
         width = prefix_mask.shape[1]
         key_slot = torch.arange(len(used), device=device).repeat_interleave(width)
@@ -184,7 +185,7 @@ class PerplexityScorer:
         next_ids = torch.cat([ids[0, 1:], ids.new_full((1,), self.pad_id)])
         nll = torch.where(is_last, -self.end_weight * torch.logsumexp(logprobs[:, self.end_ids], -1),
                           -logprobs.gather(-1, next_ids[:, None]).squeeze(-1))
-        totals = -first_logprobs[used[slot_of], ids[0, starts]]  # a row's first token is predicted by its context
+        totals = -first_logprobs[context_of, ids[0, starts]]  # a row's first token is predicted by its context
         totals = totals.index_add(0, row_of, nll)
         return (totals / (lengths.float() + self.end_weight)).tolist()
 
