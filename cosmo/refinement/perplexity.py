@@ -24,19 +24,24 @@ Speed, on a few CPU cores:
   context's cache: only the tail's few tokens are computed;
 * tails of all contexts are packed into one sequence per forward pass, without padding, up to
   ``tokens_per_pass`` tokens; a block mask lets each token see only its context's cache and its
-  own tail. On 2 cores the work is the matmuls of the tail tokens (about 400 GFLOP/s in bfloat16
-  on AVX-512 BF16 from 100 rows up): one context per pass left most passes small and padded, and
-  the per-operation overhead of 30 layers large (measured on a generated day, 93 tails of 391
-  tokens, bfloat16: 1.55 s one context per pass, 0.69 s padded across contexts, 0.49 s packed);
+  own tail. On 2 cores the work is the matmuls of the tail tokens: one context per pass left most
+  passes small and padded, and the per-operation overhead of 30 layers large (measured on a
+  generated day, 93 tails of 391 tokens, bfloat16 on AVX-512 BF16: 1.55 s one context per pass,
+  0.69 s padded across contexts, 0.49 s packed);
+* a pack holds the tails of few contexts (they are grouped by context), so its tokens attend to
+  few cached keys (the catalogue's 31 contexts are 341 keys; a pack attends to those of its own);
+* the LM head (a 49k-word vocabulary) runs only at the positions that predict a tail token, and
+  its log-normaliser is taken a few rows at a time: a whole float32 log-softmax (50 MB a pack)
+  went through memory;
 * each distinct (context, tail) is scored once, however many heads produced it, and remembered
   across batches (bounded);
-* the LM head (a 49k-word vocabulary) runs only at the positions that predict a tail token;
-* float32 by default. Measured on this project's 2-core AMD EPYC (AVX2, no avx512_bf16/AMX), one
-  thread, per CPU-second: float32 25-30 tails/s; bfloat16 5 tails/s (no native bf16 arithmetic,
-  every matmul converts) with perplexities within 3% (median); int8 dynamic quantisation of the
-  linear layers 1.5-1.8x faster than float32 but off by a factor of 1.8 (median) and reordering
-  tails (log correlation 0.87), so thresholds would not carry over: not offered. ``bfloat16``
-  is for CPUs with AMX or avx512_bf16, and for GPUs.
+* dtype ``auto`` (see ``cosmo.compute.native_dtype``): bfloat16 where the CPU computes in it
+  natively (AMX, AVX-512 BF16), float32 elsewhere: on AVX2 alone bfloat16 was 5x slower, every
+  matmul converting. Perplexities in bfloat16 are within 3% of float32 (median); how tails are
+  packed changes the last bits (up to 7% on one tail of a generated day, no threshold decision
+  changed). int8 dynamic quantisation of the linear layers was 1.5-1.8x faster than float32 but
+  off by a factor of 1.8 (median) and reordered tails (log correlation 0.87), so thresholds would
+  not carry over: not offered.
 """
 
 from __future__ import annotations
@@ -84,10 +89,16 @@ def load_causal_lm(model_path: str, dtype: str = "float32", device: str = "cpu")
     return AutoModelForCausalLM.from_pretrained(model_path, dtype=DTYPES[dtype]).eval()
 
 
+def _logsumexp_rows(logits: torch.Tensor, rows: int = 16) -> torch.Tensor:
+    """Log-normaliser of each row in float32, a few rows at a time: the float32 copy of a 49k-word
+    row block stays in cache instead of going through memory as a whole log-softmax would."""
+    return torch.cat([torch.logsumexp(block.float(), -1) for block in logits.split(rows)])
+
+
 class PerplexityScorer:
     """Scores tails given their contexts with a causal LM (loaded once)."""
 
-    def __init__(self, model_path: str, *, dtype: str = "float32", tokens_per_pass: int = 256, device: str = "cpu",
+    def __init__(self, model_path: str, *, dtype: str = "float32", tokens_per_pass: int = 384, device: str = "cpu",
                  end_marks: Sequence[str] = END_MARKS, end_weight: float = END_WEIGHT, memo_size: int = 500_000,
                  model=None, tokenizer=None) -> None:
         from transformers import AutoTokenizer
@@ -142,9 +153,11 @@ class PerplexityScorer:
         self._stack = (output.past_key_values, mask, mask.sum(1), first)
         self._context_rows = {c: i for i, c in enumerate(ordered)}
 
-    def _encode(self, tail: str) -> list[int]:
-        # the context ends in a word; the tail follows after a space
-        return self.tokenizer(" " + tail.strip(), add_special_tokens=False)["input_ids"]
+    def _encode(self, tails: Sequence[str]) -> list[list[int]]:
+        # the context ends in a word; a tail follows after a space
+        if not tails:
+            return []
+        return self.tokenizer([" " + tail.strip() for tail in tails], add_special_tokens=False)["input_ids"]
 
     @torch.inference_mode()
     def _pack_nll(self, contexts: list[int], rows: list[list[int]]) -> list[float]:
@@ -179,12 +192,13 @@ class PerplexityScorer:
             cache.layers.append(chosen)
         hidden = self.model.model(input_ids=ids, attention_mask=attention, position_ids=positions,
                                   past_key_values=cache, use_cache=False).last_hidden_state[0]
-        logprobs = torch.log_softmax(self.model.lm_head(hidden).float(), -1)
+        logits = self.model.lm_head(hidden)
         is_last = offset == lengths[row_of] - 1
         # inside a row: its next token; at its last position: the end marks
         next_ids = torch.cat([ids[0, 1:], ids.new_full((1,), self.pad_id)])
-        nll = torch.where(is_last, -self.end_weight * torch.logsumexp(logprobs[:, self.end_ids], -1),
-                          -logprobs.gather(-1, next_ids[:, None]).squeeze(-1))
+        norm = _logsumexp_rows(logits)
+        nll = torch.where(is_last, -self.end_weight * (torch.logsumexp(logits[:, self.end_ids].float(), -1) - norm),
+                          norm - logits.gather(-1, next_ids[:, None]).squeeze(-1).float())
         totals = -first_logprobs[context_of, ids[0, starts]]  # a row's first token is predicted by its context
         totals = totals.index_add(0, row_of, nll)
         return (totals / (lengths.float() + self.end_weight)).tolist()
@@ -195,8 +209,10 @@ class PerplexityScorer:
         started = time.perf_counter()
         todo = {(c, t): None for c, t in zip(contexts, tails, strict=True) if t and (c, t) not in self._memo}
         self.prepare(c for c, _ in todo)
-        # length-sorted across contexts, packed up to the token budget: packs of like-sized rows
-        items = sorted(((key, self._encode(key[1])) for key in todo), key=lambda item: len(item[1]))
+        # grouped by context, so a pack's tokens attend to few contexts' caches (packs are unpadded,
+        # so lengths need no sorting)
+        keys = sorted(todo, key=lambda key: self._context_rows[key[0]])
+        items = list(zip(keys, self._encode([tail for _, tail in keys]), strict=True))
         fresh: dict[tuple[str, str], float] = {}
         for pack in self._packs(items):
             values = self._pack_nll([self._context_rows[c] for (c, _), _ in pack], [r for _, r in pack])

@@ -50,12 +50,12 @@ def test_packed_tails_equal_a_plain_forward_pass_each(scorer):
              (context_for("co_buy", "USED_FOR_EVE"), "winter camping trips in the snowy mountains"),
              (context_for("search_buy", "IS_A"), "yoga")]
     assert len({len(scorer.tokenizer(c)["input_ids"]) for c, _ in pairs}) == 3
-    assert len(scorer._encode(pairs[2][1])) > scorer.tokens_per_pass
+    assert len(scorer._encode([pairs[2][1]])[0]) > scorer.tokens_per_pass
     values = scorer.score([c for c, _ in pairs], [t for _, t in pairs])
     model, tokenizer = scorer.model, scorer.tokenizer
     for (context, tail), value in zip(pairs, values, strict=True):
         ids = scorer._bos + tokenizer(context, add_special_tokens=False)["input_ids"]
-        tail_ids = scorer._encode(tail)
+        tail_ids = scorer._encode([tail])[0]
         with torch.inference_mode():
             logprobs = torch.log_softmax(model(torch.tensor([ids + tail_ids])).logits[0].float(), -1)
         nll = [-logprobs[len(ids) - 1 + i, t].item() for i, t in enumerate(tail_ids)]
