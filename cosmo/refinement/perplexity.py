@@ -38,8 +38,8 @@ Speed, on a few CPU cores:
 * dtype ``auto`` (see ``cosmo.compute.native_dtype``): bfloat16 where the CPU computes in it
   natively (AMX, AVX-512 BF16), float32 elsewhere: on AVX2 alone bfloat16 was 5x slower, every
   matmul converting. Perplexities in bfloat16 are within 3% of float32 (median); how tails are
-  packed changes the last bits (up to 7% on one tail of a generated day, no threshold decision
-  changed). int8 dynamic quantisation of the linear layers was 1.5-1.8x faster than float32 but
+  packed changes the last bits (on a generated day's 624 rows: median 0.7%, at most 10%, and one
+  tail near the threshold crossed it). int8 dynamic quantisation of the linear layers was 1.5-1.8x faster than float32 but
   off by a factor of 1.8 (median) and reordered tails (log correlation 0.87), so thresholds would
   not carry over: not offered.
 """
