@@ -39,9 +39,9 @@ Speed, on a few CPU cores:
   natively (AMX, AVX-512 BF16), float32 elsewhere: on AVX2 alone bfloat16 was 5x slower, every
   matmul converting. Perplexities in bfloat16 are within 3% of float32 (median); how tails are
   packed changes the last bits (on a generated day's 624 rows: median 0.7%, at most 10%, and one
-  tail near the threshold crossed it). int8 dynamic quantisation of the linear layers was 1.5-1.8x faster than float32 but
-  off by a factor of 1.8 (median) and reordered tails (log correlation 0.87), so thresholds would
-  not carry over: not offered.
+  tail near the threshold crossed it). int8 dynamic quantisation of the linear layers was
+  1.5-1.8x faster than float32 but off by a factor of 1.8 (median) and reordered tails (log
+  correlation 0.87), so thresholds would not carry over: not offered.
 """
 
 from __future__ import annotations
@@ -54,11 +54,14 @@ from collections.abc import Iterable, Sequence
 
 import torch
 
+from cosmo.config import FilterSettings
+
 log = logging.getLogger(__name__)
 
 END_MARKS = (".", ",")  # the phrase ends: a full stop, or a comma before the next item
 END_WEIGHT = 3.0  # the end counts as this many tokens in the mean (1: a plain mean)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+TOKENS_PER_PASS = FilterSettings.model_fields["perplexity_tokens_per_pass"].default  # measured there
 
 
 def context_for(behaviour: str, relation: str) -> str:
@@ -98,9 +101,9 @@ def _logsumexp_rows(logits: torch.Tensor, rows: int = 16) -> torch.Tensor:
 class PerplexityScorer:
     """Scores tails given their contexts with a causal LM (loaded once)."""
 
-    def __init__(self, model_path: str, *, dtype: str = "float32", tokens_per_pass: int = 384, device: str = "cpu",
-                 end_marks: Sequence[str] = END_MARKS, end_weight: float = END_WEIGHT, memo_size: int = 500_000,
-                 model=None, tokenizer=None) -> None:
+    def __init__(self, model_path: str, *, dtype: str = "float32", tokens_per_pass: int = TOKENS_PER_PASS,
+                 device: str = "cpu", end_marks: Sequence[str] = END_MARKS, end_weight: float = END_WEIGHT,
+                 memo_size: int = 500_000, model=None, tokenizer=None) -> None:
         from transformers import AutoTokenizer
 
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_path)
@@ -197,7 +200,8 @@ class PerplexityScorer:
         # inside a row: its next token; at its last position: the end marks
         next_ids = torch.cat([ids[0, 1:], ids.new_full((1,), self.pad_id)])
         norm = _logsumexp_rows(logits)
-        nll = torch.where(is_last, -self.end_weight * (torch.logsumexp(logits[:, self.end_ids].float(), -1) - norm),
+        end_logprob = torch.logsumexp(logits[:, self.end_ids].float(), -1) - norm
+        nll = torch.where(is_last, -self.end_weight * end_logprob,
                           norm - logits.gather(-1, next_ids[:, None]).squeeze(-1).float())
         totals = -first_logprobs[context_of, ids[0, starts]]  # a row's first token is predicted by its context
         totals = totals.index_add(0, row_of, nll)
