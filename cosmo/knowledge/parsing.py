@@ -46,9 +46,12 @@ def normalise(text: str) -> str:
 
 
 def parse_generation(text: str | None, answer_prefix: str = "", *, finish_reason: str = "stop",
-                     max_tails: int = 10, max_tail_chars: int = 120,
+                     max_tails: int = 10, min_tail_chars: int = 2, max_tail_chars: int = 120,
                      example_tails: frozenset[str] = frozenset()) -> list[ParsedTail]:
     """Tails of one generation, in list order; at least one row, with a status.
+
+    Items whose tail is shorter than ``min_tail_chars`` (a stray letter: "a", "b") or longer than
+    ``max_tail_chars`` are skipped: the knowledge_candidates suite holds tails to those lengths.
 
     Tails equal to an answer of the prompt's in-context examples are kept with the status
     ``copied_example``: small models copy them, and they say nothing about this behaviour.
@@ -68,7 +71,7 @@ def parse_generation(text: str | None, answer_prefix: str = "", *, finish_reason
         item = item.strip()
         last = index == len(items) - 1
         tail = normalise(first_sentence(item))
-        if not tail or len(tail) > max_tail_chars:
+        if not min_tail_chars <= len(tail) <= max_tail_chars:
             continue
         if last and finish_reason == "length" and not item.rstrip().endswith((".", "!", "?")):
             tails.append(ParsedTail(rank=len(tails), tail=None, raw=item, status=TRUNCATED))

@@ -51,8 +51,10 @@ def test_truncated_last_item():
     assert tails(" hiking\n2. fishing", finish_reason="stop") == [("hiking", "ok"), ("fishing", "ok")]
 
 
-def test_overlong_items_are_skipped_and_copied_examples_marked():
+def test_overlong_and_one_letter_items_are_skipped_and_copied_examples_marked():
     assert tails(" " + "very " * 40 + "long\n2. hiking") == [("hiking", "ok")]
+    assert tails(" a\n2. b\n3. hiking") == [("hiking", "ok")]  # the candidates suite wants 2 to 120 chars
+    assert tails(" a\n2. b")[0] == (None, "no_tail")
     assert tails(" camping in cold weather\n2. ice fishing",
                  example_tails=frozenset({"camping in cold weather"})) == [
         ("camping in cold weather", "copied_example"), ("ice fishing", "ok")]
