@@ -10,7 +10,10 @@ perplexity stage scores each distinct (relation, tail) once, so copies cost it l
 number it scored is printed with the figures.
 
 The stage figures run the same classes the Ray job's actors run, in this process, one after the
-other, with torch on every core. The job figure includes what a run pays after the cluster is up
+other, with torch on every core. Beside them it prints the matmul bound: the weight matmuls of the
+tokens both models computed, timed on this machine at the stages' shapes, and the candidates/s
+they would allow if nothing else cost anything (the target depends on the CPU's matrix units:
+AMX computes bfloat16 several times faster than AVX2 computes float32). The job figure includes what a run pays after the cluster is up
 (starting actors, loading models in them, validating, writing); `ray.init` is excluded.
 
     python benchmarks/bench_filters.py                                      # refresh with generation first
@@ -107,7 +110,7 @@ def stages(days: list[pa.Table], products: pa.Table, filters, perplexity, simila
 
     for scorer in (perplexity.scorer, similarity.scorer):
         scorer._memo.clear()
-    perplexity.scorer.scored = similarity.scorer.embedded = 0
+    perplexity.scorer.scored = perplexity.scorer.tokens = similarity.scorer.embedded = 0
     candidates = sum(t.num_rows for t in days)
     cpu0, t0 = time.process_time(), time.perf_counter()
     todo = []
@@ -128,6 +131,7 @@ def stages(days: list[pa.Table], products: pa.Table, filters, perplexity, simila
         "after_perplexity": int(pc.sum(pc.is_null(scored.column("model_reason"))).as_py() or 0),
         "kept": int(pc.sum(pc.is_null(out.column("model_reason"))).as_py() or 0),
         "distinct_relation_tails_scored": perplexity.scorer.scored, "texts_embedded": similarity.scorer.embedded,
+        "perplexity_tokens": perplexity.scorer.tokens, "embedded_tokens": padded_tokens(similarity.scorer),
         "rules_seconds": rules_s, "perplexity_seconds": ppl_s, "similarity_seconds": sim_s,
         "total_seconds": t3 - t0, "cpu_seconds": cpu1 - cpu0,
         "candidates_per_second": candidates / (t3 - t0),
@@ -136,6 +140,60 @@ def stages(days: list[pa.Table], products: pa.Table, filters, perplexity, simila
         "perplexity_tails_per_second": perplexity.scorer.scored / ppl_s if ppl_s else None,
         "similarity_rows_per_second": todo.num_rows / sim_s if sim_s else None,
     }
+
+
+def padded_tokens(scorer) -> int:
+    """Tokens the embedder computed for the texts it embedded (those in its memo): sentence-transformers
+    sorts a call's texts by length and pads each batch to its longest."""
+    texts = sorted(scorer._memo, key=len, reverse=True)
+    lengths = [len(ids) for ids in scorer.model.tokenizer(texts)["input_ids"]] if texts else []
+    size = scorer.batch_size
+    return sum(max(lengths[s:s + size]) * len(lengths[s:s + size]) for s in range(0, len(lengths), size))
+
+
+def _linears(module) -> list:
+    import torch
+
+    return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _matmul_seconds(linears: list, rows: int, repeats: int = 7) -> tuple[float, int]:
+    """Best time of these layers' weight matmuls on ``rows`` input rows in their weights' dtype, and
+    their FLOPs."""
+    import torch
+
+    inputs = {m.in_features: torch.randn(rows, m.in_features, dtype=m.weight.dtype) for m in linears}
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for m in linears:
+                torch.nn.functional.linear(inputs[m.in_features], m.weight, m.bias)
+            best = min(best, time.perf_counter() - started)
+    return best, sum(2 * rows * m.in_features * m.out_features for m in linears)
+
+
+def compute_bound(f: dict, perplexity, similarity) -> dict:
+    """What this machine's matmuls allow at best: the weight matmuls of the tokens the two models
+    computed (attention scores, element-wise work and Python left out), timed at the shapes the
+    stages use. Candidates/s above this would need less arithmetic, not a faster implementation."""
+    lm = perplexity.scorer.model
+    layers = lm.model.layers
+    rows = perplexity.scorer.tokens_per_pass
+    layer_s, layer_flops = _matmul_seconds(_linears(layers[0]), rows)
+    head_s, head_flops = _matmul_seconds([lm.lm_head], rows)
+    lm_seconds = f["perplexity_tokens"] / rows * (len(layers) * layer_s + head_s)
+    lm_flops = f["perplexity_tokens"] / rows * (len(layers) * layer_flops + head_flops)
+    encoder = similarity.scorer.model[0].auto_model.encoder.layer
+    embed_rows = 2048  # a batch of 128 texts of 16 tokens
+    enc_s, enc_flops = _matmul_seconds(_linears(encoder[0]), embed_rows)
+    embed_seconds = f["embedded_tokens"] / embed_rows * len(encoder) * enc_s
+    embed_flops = f["embedded_tokens"] / embed_rows * len(encoder) * enc_flops
+    return {"lm_tflop": lm_flops / 1e12, "lm_matmul_gflops_per_s": lm_flops / lm_seconds / 1e9,
+            "lm_matmul_seconds": lm_seconds, "embedder_tflop": embed_flops / 1e12,
+            "embedder_matmul_gflops_per_s": embed_flops / embed_seconds / 1e9, "embedder_matmul_seconds": embed_seconds,
+            "candidates_per_second_at_most": f["candidates"] / (lm_seconds + embed_seconds),
+            "dtype": str(lm.dtype).removeprefix("torch.")}
 
 
 def show(name: str, f: dict) -> None:
@@ -150,6 +208,13 @@ def show(name: str, f: dict) -> None:
           f"(target >= {TARGET:,.0f}/s: {'met' if rate >= TARGET else 'NOT met'}); "
           f"rules+perplexity {f['rules_and_perplexity_per_second']:,.0f}/s, "
           f"similarity {f['similarity_per_second_of_input'] or 0:,.0f}/s of input")
+    if "bound" in f:
+        b = f["bound"]
+        print(f"  matmul bound: the LM's {f['perplexity_tokens']:,} tail tokens are {b['lm_tflop']:.2f} TFLOP of weight "
+              f"matmuls ({b['dtype']}, {b['lm_matmul_gflops_per_s']:,.0f} GFLOP/s here: {b['lm_matmul_seconds']:.2f}s), the "
+              f"embedder's {f['embedded_tokens']:,} padded tokens {b['embedder_tflop']:.2f} TFLOP "
+              f"({b['embedder_matmul_gflops_per_s']:,.0f} GFLOP/s: {b['embedder_matmul_seconds']:.2f}s); with every "
+              f"other cost removed: at most {b['candidates_per_second_at_most']:,.0f} candidates/s on this machine")
 
 
 def job(candidates: pa.Table, products: pa.Table, workdir: Path) -> dict:
@@ -188,6 +253,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {load_before:.1f}; models loaded in {load_seconds:.1f}s (not counted)")
     figures = {"model_load_seconds": load_seconds, "load_average_before": load_before,
                "generated": stages([real], products, filters, perplexity, similarity)}
+    figures["generated"]["bound"] = compute_bound(figures["generated"], perplexity, similarity)
     show(f"generated candidates ({', '.join(days)})", figures["generated"])
     if args.rows > real.num_rows:
         copies = replicate(real, args.rows)

@@ -122,6 +122,7 @@ class PerplexityScorer:
         self._memo: dict[tuple[str, str], float] = {}  # scores of earlier batches: tails recur all day
         self.memo_size = memo_size
         self.scored = 0  # distinct (context, tail) pairs run through the model
+        self.tokens = 0  # their tail tokens: the positions the model computed
         self.seconds = 0.0
 
     def _end_ids(self, marks: Sequence[str]) -> torch.Tensor:
@@ -224,6 +225,7 @@ class PerplexityScorer:
                 fresh[key] = math.exp(min(nll, 50.0))
                 self._remember(key, fresh[key])
         self.scored += len(items)
+        self.tokens += sum(len(row) for _, row in items)
         self.seconds += time.perf_counter() - started
         return [(fresh[(c, t)] if (c, t) in fresh else self._memo[(c, t)]) if t else None
                 for c, t in zip(contexts, tails, strict=True)]

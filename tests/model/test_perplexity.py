@@ -65,12 +65,14 @@ def test_packed_tails_equal_a_plain_forward_pass_each(scorer):
 
 
 def test_distinct_tails_are_scored_once(scorer):
-    before = scorer.scored
+    before, tokens_before = scorer.scored, scorer.tokens
     values = score(scorer, "USED_FOR_AUD", ["hikers", None, "hikers", "campers", "hikers"])
     assert values[1] is None and values[0] == values[2] == values[4]
     assert scorer.scored - before == 2
+    computed = scorer.tokens - tokens_before
+    assert computed == sum(len(ids) for ids in scorer._encode(["hikers", "campers"]))
     assert score(scorer, "USED_FOR_AUD", ["campers", "hikers"]) == [values[3], values[0]]  # later batch: remembered
-    assert scorer.scored - before == 2
+    assert scorer.scored - before == 2 and scorer.tokens - tokens_before == computed
     # the same tail under another relation has another context: scored apart
     assert score(scorer, "USED_FOR_EVE", ["hikers"])[0] != values[0]
 
