@@ -13,8 +13,9 @@ The stage figures run the same classes the Ray job's actors run, in this process
 other, with torch on every core. Beside them it prints the matmul bound: the weight matmuls of the
 tokens both models computed, timed on this machine at the stages' shapes, and the candidates/s
 they would allow if nothing else cost anything (the target depends on the CPU's matrix units:
-AMX computes bfloat16 several times faster than AVX2 computes float32). The job figure includes what a run pays after the cluster is up
-(starting actors, loading models in them, validating, writing); `ray.init` is excluded.
+AMX computes bfloat16 several times faster than AVX2 computes float32). The job figure includes
+what a run pays after the cluster is up (starting actors, loading models in them, validating,
+writing); `ray.init` is excluded.
 
     python benchmarks/bench_filters.py                                      # refresh with generation first
     python benchmarks/bench_filters.py --root .cosmo/data --ds 2026-11-27   # a `make run` day
@@ -191,7 +192,8 @@ def compute_bound(f: dict, perplexity, similarity) -> dict:
     embed_flops = f["embedded_tokens"] / embed_rows * len(encoder) * enc_flops
     return {"lm_tflop": lm_flops / 1e12, "lm_matmul_gflops_per_s": lm_flops / lm_seconds / 1e9,
             "lm_matmul_seconds": lm_seconds, "embedder_tflop": embed_flops / 1e12,
-            "embedder_matmul_gflops_per_s": embed_flops / embed_seconds / 1e9, "embedder_matmul_seconds": embed_seconds,
+            "embedder_matmul_gflops_per_s": embed_flops / embed_seconds / 1e9,
+            "embedder_matmul_seconds": embed_seconds,
             "candidates_per_second_at_most": f["candidates"] / (lm_seconds + embed_seconds),
             "dtype": str(lm.dtype).removeprefix("torch.")}
 
@@ -210,11 +212,12 @@ def show(name: str, f: dict) -> None:
           f"similarity {f['similarity_per_second_of_input'] or 0:,.0f}/s of input")
     if "bound" in f:
         b = f["bound"]
-        print(f"  matmul bound: the LM's {f['perplexity_tokens']:,} tail tokens are {b['lm_tflop']:.2f} TFLOP of weight "
-              f"matmuls ({b['dtype']}, {b['lm_matmul_gflops_per_s']:,.0f} GFLOP/s here: {b['lm_matmul_seconds']:.2f}s), the "
-              f"embedder's {f['embedded_tokens']:,} padded tokens {b['embedder_tflop']:.2f} TFLOP "
-              f"({b['embedder_matmul_gflops_per_s']:,.0f} GFLOP/s: {b['embedder_matmul_seconds']:.2f}s); with every "
-              f"other cost removed: at most {b['candidates_per_second_at_most']:,.0f} candidates/s on this machine")
+        print(f"  matmul bound: the LM's {f['perplexity_tokens']:,} tail tokens are {b['lm_tflop']:.2f} TFLOP "
+              f"of weight matmuls ({b['dtype']}, {b['lm_matmul_gflops_per_s']:,.0f} GFLOP/s here: "
+              f"{b['lm_matmul_seconds']:.2f}s), the embedder's {f['embedded_tokens']:,} padded tokens "
+              f"{b['embedder_tflop']:.2f} TFLOP ({b['embedder_matmul_gflops_per_s']:,.0f} GFLOP/s: "
+              f"{b['embedder_matmul_seconds']:.2f}s); with every other cost removed: at most "
+              f"{b['candidates_per_second_at_most']:,.0f} candidates/s on this machine")
 
 
 def job(candidates: pa.Table, products: pa.Table, workdir: Path) -> dict:
