@@ -61,13 +61,18 @@ bench: setup
 	$(BIN)/python benchmarks/bench_generation_cpu.py
 	$(BIN)/python benchmarks/bench_generation_ray.py
 	$(BIN)/python benchmarks/bench_filters.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 lint: setup
-	$(BIN)/ruff check cosmo tasks dags tests benchmarks
+	$(BIN)/ruff check cosmo tasks dags ray_jobs tests benchmarks
 
-# The Airflow UI on http://localhost:8080 with this project's DAGs (SQLite metadata).
+# Airflow with this project's DAGs: UI and REST API on http://127.0.0.1:8080 (AIRFLOW_BIND=0.0.0.0 to
+# expose it), every component bound to loopback, the admin password printed; SQLite metadata unless
+# AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names a database. Works without an activated venv.
+AIRFLOW_BIND ?= 127.0.0.1
+AIRFLOW_PORT ?= 8080
 airflow: setup
-	AIRFLOW__CORE__PARALLELISM=4 $(BIN)/airflow standalone
+	$(BIN)/python -m tasks.airflow.local --host $(AIRFLOW_BIND) --port $(AIRFLOW_PORT)
 
 clean:
 	rm -rf .cosmo benchmarks/results

@@ -53,14 +53,14 @@ def load_days(root: str, days: list[str]) -> tuple[pa.Table, pa.Table]:
 
 
 def fresh_day(workdir: Path) -> tuple[str, list[str]]:
-    from tasks.daily_refresh import generate_candidates, run_daily_refresh
+    from cosmo.config import Settings
+    from cosmo.pipeline.runner import run_flow
 
     root = str(workdir / "data")
-    overrides = {"storage": {"root": root}}
     print("generating a shop, sampling it and generating candidates with the LLM (minutes on 2 cores) ...",
           flush=True)
-    run_daily_refresh(DAY, overrides, generate=True, progress=False)
-    generate_candidates(DAY.isoformat(), overrides)
+    run_flow("daily_refresh", DAY.isoformat(), Settings(storage={"root": root}),
+             params={"generate_sample_data": True}, until="generate_candidates")
     return root, [DAY.isoformat()]
 
 

@@ -51,17 +51,19 @@ def prepare(out: Path, events: int) -> None:
     import pyarrow.parquet as pq
 
     from cosmo.config import Settings
+    from cosmo.generation.job import build_prompt_table
     from cosmo.models import teacher_model_path
     from cosmo.storage import Storage
-    from ray_jobs.generate import build_prompt_table
-    from tasks.daily_refresh import run_daily_refresh
 
     root = Path(tempfile.mkdtemp(prefix="cosmo-bench-gpu-")) / "data"
     overrides = {"storage": {"root": str(root)}, "generator": {"events_per_day": events},
                  "generation": {"max_pairs_per_day": None,
                                 "relations": ["USED_FOR_FUNC", "USED_FOR_EVE", "USED_FOR_AUD", "CAPABLE_OF",
                                               "USED_IN_LOC", "XWANT"]}}
-    run_daily_refresh(DAY, overrides, generate=True, progress=False)  # sample data, no candidates
+    from cosmo.pipeline.runner import run_flow
+
+    run_flow("daily_refresh", DAY, Settings(**overrides), params={"generate_sample_data": True},
+             until="sample")  # sample data, no candidates
     settings = Settings(**overrides)
     teacher = teacher_model_path(settings)
     table = build_prompt_table(Storage(str(root)), DAY, settings, str(teacher))

@@ -3,7 +3,7 @@ bare transformers backend on the same prompts, in one run (target: ratio >= 0.9)
 
 Both sides pay what a fresh run pays, so the ratio is the pipeline's own cost:
 
-* the Ray job: `ray_jobs.generate.run` on a running local cluster. A cluster is started once,
+* the Ray job: `cosmo.generation.job.run` on a running local cluster. A cluster is started once,
   not per job, so `ray.init` is excluded, and so is the first start of Ray Data's own actors
   (its stats actor, autoscaling coordinator and actor-location tracker are detached, one per
   cluster, and live on after the first dataset a cluster runs): a tiny dataset runs before the
@@ -51,10 +51,10 @@ def bare_worker(root: str, pairs: int) -> None:
     started = time.perf_counter()
     from cosmo.config import Settings
     from cosmo.generation.candidates import prompts_from_rows
+    from cosmo.generation.job import build_prompt_table
     from cosmo.generation.transformers_backend import TransformersBackend
     from cosmo.models import teacher_model_path
     from cosmo.storage import Storage
-    from ray_jobs.generate import build_prompt_table
 
     settings = Settings(**overrides_for(Path(root), pairs))
     model_path = str(teacher_model_path(settings))
@@ -90,8 +90,8 @@ def warm_cluster() -> None:
 def job(root: Path, pairs: int) -> dict:
     from cosmo.catalog import KNOWLEDGE_CANDIDATES
     from cosmo.config import Settings
+    from cosmo.generation.job import run
     from cosmo.storage import Storage
-    from ray_jobs.generate import run
 
     storage = Storage(str(root))
     partition = storage.partition_path(KNOWLEDGE_CANDIDATES, DAY)
@@ -115,10 +115,12 @@ def main() -> None:
     import ray
 
     from cosmo.compute import ensure_ray
-    from tasks.daily_refresh import run_daily_refresh
+    from cosmo.config import Settings
+    from cosmo.pipeline.runner import run_flow
 
     root = Path(tempfile.mkdtemp(prefix="cosmo-bench-ray-")) / "data"
-    run_daily_refresh(DAY, overrides_for(root, args.pairs), generate=True, progress=False)
+    run_flow("daily_refresh", str(DAY), Settings(**overrides_for(root, args.pairs)),
+             params={"generate_sample_data": True}, until="sample")
     ensure_ray()
     warm_cluster()
     rounds = []

@@ -43,8 +43,9 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from cosmo.annotation.texts import behaviour_text  # noqa: E402
 from cosmo.config import CriticSettings, Settings  # noqa: E402
-from cosmo.critics.examples import EXAMPLE_SCHEMA, critic_context  # noqa: E402
+from cosmo.critics.examples import EXAMPLE_SCHEMA  # noqa: E402
 from cosmo.loaders.intentionqa import load_intentionqa  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "intentionqa"
@@ -74,7 +75,7 @@ def training_examples(task1: list[dict], task2: list[dict], rng: np.random.Gener
     and up to ``negatives`` distractors (neither)."""
     rows = []
     for q in task1:
-        context = critic_context("co_buy", q["item_a_name"], q["item_b_name"])
+        context = behaviour_text("co_buy", q["item_a_name"], q["item_b_name"])
         group = f"t1-{q['id']}"
         rows.append((group, context, q["options"][q["gold_index"]], 1.0, q["typicality"], group))
         wrong = [o for i, o in enumerate(q["options"]) if i != q["gold_index"]]
@@ -83,11 +84,11 @@ def training_examples(task1: list[dict], task2: list[dict], rng: np.random.Gener
     for q in task2:
         group = f"t2-{q['id']}"
         statement = reason(q["assertion"])
-        rows.append((group, critic_context("co_buy", q["item_a_name"], q["item_b_name"]), statement, 1.0,
+        rows.append((group, behaviour_text("co_buy", q["item_a_name"], q["item_b_name"]), statement, 1.0,
                      q["typicality"], group))
         wrong = [o for i, o in enumerate(q["options"]) if i != q["gold_index"]]
         for i in rng.permutation(len(wrong))[:negatives]:
-            rows.append((f"{group}-n{i}", critic_context("co_buy", q["item_a_name"], wrong[i]), statement, 0.0, 0.0,
+            rows.append((f"{group}-n{i}", behaviour_text("co_buy", q["item_a_name"], wrong[i]), statement, 0.0, 0.0,
                          group))
     names = [*EXAMPLE_SCHEMA.names, "group"]
     return pa.table(dict(zip(names, zip(*rows, strict=True), strict=True)),
@@ -119,12 +120,12 @@ def critic_choices(model, task1: list[dict], task2: list[dict], batch_size: int)
     contexts, statements, owner = [], [], []
     for k, q in enumerate(task1):
         for option in q["options"]:
-            contexts.append(critic_context("co_buy", q["item_a_name"], q["item_b_name"]))
+            contexts.append(behaviour_text("co_buy", q["item_a_name"], q["item_b_name"]))
             statements.append(option)
             owner.append(("t1", k))
     for k, q in enumerate(task2):
         for option in q["options"]:
-            contexts.append(critic_context("co_buy", q["item_a_name"], option))
+            contexts.append(behaviour_text("co_buy", q["item_a_name"], option))
             statements.append(reason(q["assertion"]))
             owner.append(("t2", k))
     scores = predict_scores(model, contexts, statements, batch_size=batch_size)
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     t = time.perf_counter()
     critic = critic_choices(model, test1, test2, batch_size=64)
-    gold = [(critic_context("co_buy", q["item_a_name"], q["item_b_name"]), q["options"][q["gold_index"]],
+    gold = [(behaviour_text("co_buy", q["item_a_name"], q["item_b_name"]), q["options"][q["gold_index"]],
              q["typicality"]) for q in test1 if q["typicality"] is not None]
     gold_scores = predict_scores(model, [g[0] for g in gold], [g[1] for g in gold], batch_size=64)
     # the gold assertions are plausible (people judged them so): their typicality is the conditional

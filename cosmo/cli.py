@@ -41,9 +41,6 @@ def _settings(config: Path | None) -> Settings:
     return load_settings(config)
 
 
-def _overrides(settings: Settings) -> dict:
-    return settings.model_dump(mode="json")
-
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False) -> None:
@@ -130,84 +127,166 @@ def data_import(fmt: Annotated[PublicFormat, typer.Argument(help="Format of the 
         console.print(f"[green]wrote[/green] {kind}: {location}")
 
 
-class Step(StrEnum):
-    ingest = "ingest"
-    validate_behaviours = "validate-behaviours"
-    sample = "sample"
-    validate_samples = "validate-samples"
-    report = "report"
+steps_app = typer.Typer(help="The pipeline's steps and flows (the step registry).", no_args_is_help=True)
+app.add_typer(steps_app, name="steps")
+
+
+def _print_outcome(outcome) -> None:
+    from cosmo.pipeline.registry import get_step
+
+    where = get_step(outcome.step).where
+    if outcome.skipped:
+        console.print(f"[yellow]-[/yellow] {outcome.step} [dim]({where})[/dim]: skipped, {outcome.skipped}")
+        return
+    shown = ", ".join(f"{k}={v}" for k, v in outcome.outputs.items() if isinstance(v, int | float | str) and
+                      not str(v).startswith(("/", "s3://", "file:")))
+    console.print(f"[green]✓[/green] {outcome.step} [dim]({where}, {outcome.seconds:.1f}s)[/dim]"
+                  + (f": {shown}" if shown else ""))
 
 
 @app.command("step")
-def run_step(step: Annotated[Step, typer.Argument(help="Which step of the daily refresh.")],
-             ds: DateOption = "", config: ConfigOption = None) -> None:
-    """Run one step of the daily refresh for a date (what the DAG's tasks call)."""
-    from tasks import daily_refresh as steps
+def run_step(step: Annotated[str, typer.Argument(help="A step of the registry: see `cosmo steps list`.")],
+             ds: DateOption = "", config: ConfigOption = None,
+             wait: Annotated[float, typer.Option(help="Wait steps: keep checking this many minutes.")] = 0) -> None:
+    """Run one step of the pipeline for a date, as the DAG's task does (every step of every flow)."""
+    from cosmo.pipeline.registry import get_step
+    from cosmo.pipeline.runner import NotReady
+    from cosmo.pipeline.runner import run_step as run
 
-    overrides = _overrides(_settings(config))
+    settings = _settings(config)
     day = ds or _today()
-    calls = {
-        Step.ingest: lambda: steps.ingest(day, overrides),
-        Step.validate_behaviours: lambda: steps.validate(day, steps.BEHAVIOUR_DATASETS, overrides),
-        Step.sample: lambda: steps.sample(day, overrides),
-        Step.validate_samples: lambda: steps.validate(day, steps.SAMPLE_DATASETS, overrides),
-        Step.report: lambda: steps.report(day, overrides),
-    }
     try:
-        uris = calls[step]()
-    except (CosmoError, FileNotFoundError) as error:
+        spec = get_step(step)
+    except KeyError as error:
         _fail(error)
-    for name, uri in uris.items():
-        console.print(f"[green]{name}[/green]: {uri}")
+    deadline = time.monotonic() + wait * 60
+    while True:
+        try:
+            outcome = run(spec.name, day, settings, params={spec.enabled_by: True} if spec.enabled_by else None)
+            break
+        except NotReady as error:
+            if time.monotonic() >= deadline:
+                _fail(error)
+            time.sleep(min(spec.poke_seconds, max(1.0, deadline - time.monotonic())))
+        except (CosmoError, FileNotFoundError, LookupError) as error:
+            _fail(error)
+    _print_outcome(outcome)
+    for name, value in outcome.outputs.items():
+        if isinstance(value, str) and ("/" in value):
+            console.print(f"  [green]{name}[/green]: {value}")
+
+
+@steps_app.command("list")
+def steps_list() -> None:
+    """Every flow (an Airflow DAG) and its steps in order, with what each reads, writes and publishes."""
+    from cosmo.pipeline.registry import FLOWS, flow_steps, upstream
+
+    for flow in FLOWS.values():
+        starts = " or ".join(x for x in (flow.schedule, ", ".join(flow.triggered_by) and
+                                         f"new {', '.join(flow.triggered_by)}") if x)
+        table = Table(title=f"{flow.dag_id}: starts on {starts}", title_justify="left")
+        for column in ("step", "where", "after", "reads", "writes / publishes"):
+            table.add_column(column, overflow="fold")
+        for step in flow_steps(flow.name):
+            out = ", ".join(step.writes) + (f" [dim](publishes {', '.join(step.announces) or 'nothing'})[/dim]"
+                                            if step.publishes is not None else "")
+            table.add_row(step.name, step.where, ", ".join(upstream(step)), ", ".join(step.reads), out)
+        console.print(table)
+
+
+@steps_app.command("show")
+def steps_show(step: Annotated[str, typer.Argument(help="A step name.")]) -> None:
+    """One step's declaration."""
+    from cosmo.pipeline.registry import get_step, upstream
+
+    try:
+        spec = get_step(step)
+    except KeyError as error:
+        _fail(error)
+    console.print(f"[bold]{spec.name}[/bold] (flow {spec.flow}, runs on the {spec.where}): {spec.doc}")
+    for label, value in (("function", spec.run), ("after", ", ".join(upstream(spec))), ("reads", ", ".join(spec.reads)),
+                         ("writes", ", ".join(spec.writes)), ("publishes", ", ".join(spec.announces)),
+                         ("timeout", f"{spec.timeout_minutes} min"), ("retries", str(spec.retries))):
+        console.print(f"  {label}: {value or '-'}")
+
+
+@steps_app.command("docs")
+def steps_docs(out: Annotated[Path | None, typer.Option(help="Write here instead of printing.")] = None) -> None:
+    """The pipeline's documentation (docs/pipeline.md), generated from the registry."""
+    from cosmo.pipeline.docs import pipeline_markdown
+
+    text = pipeline_markdown()
+    if out:
+        out.write_text(text)
+        console.print(f"[green]wrote[/green] {out}")
+    else:
+        print(text, end="")
 
 
 @app.command("refresh")
 def refresh(ds: DateOption = "", config: ConfigOption = None,
             generate: Annotated[bool, typer.Option(help="Generate the sample shop's logs for the date first.")
                                 ] = False,
-            candidates: Annotated[bool, typer.Option(help="Also generate knowledge candidates with the LLM.")
-                                  ] = True) -> None:
-    """Run the daily refresh end to end: ingest, validate, sample, validate, report, generate candidates."""
+            only: Annotated[str | None, typer.Option(help="Run one flow only (e.g. daily_refresh).")] = None) -> None:
+    """Run the daily refresh end to end in-process, and the flows it sets off (annotation, retrain,
+    deploy), in the registry's order: what the DAGs do, without Airflow."""
     from cosmo.behaviours.report import render
-    from tasks.daily_refresh import run_daily_refresh
+    from cosmo.catalog import DOMAIN_STATISTICS
+    from cosmo.pipeline.runner import run_flow, run_refresh
+    from cosmo.storage import Storage
 
     settings = _settings(config)
     day = ds or _today()
     started = time.perf_counter()
+    params = {"generate_sample_data": generate}
     try:
-        outputs = run_daily_refresh(day, _overrides(settings), generate=generate, candidates=candidates)
-    except (CosmoError, FileNotFoundError) as error:
+        if only:
+            outcomes = run_flow(only, day, settings, params=params, on_step=_print_outcome)
+        else:
+            outcomes = run_refresh(day, settings, params=params, on_step=_print_outcome)
+    except (CosmoError, FileNotFoundError, LookupError, KeyError) as error:
         _fail(error)
-    import fsspec
+    outputs = {o.step: o.outputs for o in outcomes}
+    storage = Storage.from_settings(settings, gate=False)
+    if "report_sampling" in outputs and outputs["report_sampling"]:
+        import fsspec
 
-    from cosmo.catalog import DOMAIN_STATISTICS
-    from cosmo.storage import Storage
-
-    with fsspec.open(outputs["report"]["summary"], "r", **settings.storage.storage_options) as handle:
-        summary = json.load(handle)
-    storage = Storage.from_settings(settings)
-    render(console, storage.read(DOMAIN_STATISTICS, day), summary["dropped"],
-           summary["kept"])
+        with fsspec.open(outputs["report_sampling"]["summary"], "r", **settings.storage.storage_options) as handle:
+            summary = json.load(handle)
+        render(console, storage.read(DOMAIN_STATISTICS, day), summary["dropped"], summary["kept"])
     written = Table(title=f"Datasets written for {day}")
     written.add_column("dataset")
     written.add_column("rows", justify="right")
     written.add_column("location")
-    for name in summary["datasets"]:
-        written.add_row(name, f"{summary['rows'][name]:,}", summary["datasets"][name])
-    written.add_row("report", "", outputs["report"]["plot"])
-    if candidates:
-        for name in ("knowledge_candidates", "relation_patterns", "filtered_candidates", "annotation_items",
-                     "annotation_labels", "critic_scores"):
-            if storage.has_partition(name, day):
-                written.add_row(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
-        for step, key in (("filter_candidates", "report_plot"), ("machine_annotate", "plot")):
-            if outputs.get(step, {}).get(key):
-                written.add_row(f"{step} report", "", outputs[step][key])
+    from cosmo.catalog import DATASETS
+
+    for name in DATASETS:
+        if storage.has_partition(name, day):
+            written.add_row(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
+    for step, key in (("report_sampling", "plot"), ("filter_candidates", "report_plot"), ("review_labels", "plot")):
+        if outputs.get(step, {}).get(key):
+            written.add_row(f"{step} plot", "", outputs[step][key])
     console.print(written)
-    if candidates:
+    if storage.has_partition("knowledge_candidates", day):
         _print_candidates(storage, day)
+    if storage.has_partition("filtered_candidates", day):
         _print_refinement(storage, settings, day, outputs)
+    _print_timings(outcomes)
     console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
+
+
+def _print_timings(outcomes) -> None:
+    total = sum(o.seconds for o in outcomes) or 1.0
+    table = Table(title="Where the time went")
+    for column in ("flow", "step", "seconds", "share"):
+        table.add_column(column, justify="right" if column in ("seconds", "share") else "left")
+    from cosmo.pipeline.registry import get_step
+
+    for outcome in outcomes:
+        if outcome.seconds >= 0.05:
+            table.add_row(get_step(outcome.step).flow, outcome.step, f"{outcome.seconds:.1f}",
+                          f"{outcome.seconds / total:.0%}")
+    console.print(table)
 
 
 def _print_candidates(storage, day: str) -> None:
@@ -246,7 +325,7 @@ def _print_refinement(storage, settings: Settings, day: str, outputs: dict) -> N
     filtered = storage.read("filtered_candidates", day, columns=["relation", "drop_reason", "kept"])
     console.print(rich_table(outcome_counts(filtered, "relation"), "relation", "Candidate filtering by relation"))
     critic = outputs.get("train_critic", {})
-    if critic:
+    if critic.get("model_uri"):
         if critic.get("trained", True):
             console.print(f"critic {critic['model_uri']} (alias {critic['alias']}): {critic['train_examples']} "
                           f"training and {critic['held_out_examples']} held-out examples; "
@@ -267,7 +346,7 @@ def _print_refinement(storage, settings: Settings, day: str, outputs: dict) -> N
 def generate(ds: DateOption = "", config: ConfigOption = None,
              limit: Annotated[int | None, typer.Option(help="Only the first N prompts (smoke runs).")] = None) -> None:
     """Generate knowledge candidates for a date's sampled pairs (the Ray job, on local Ray)."""
-    from ray_jobs.generate import run
+    from cosmo.generation.job import run
 
     settings = _settings(config)
     try:

@@ -243,6 +243,9 @@ class GenerationSettings(Section):
     max_pairs_per_day: int | None = Field(
         default=40, ge=1, description="Most pairs per behaviour type per day (None: all sampled pairs)."
     )
+    domains: list[str] | None = Field(
+        default=None, description="Only pairs of these product domains (co-buy: either product); None: all."
+    )
     few_shot: int = Field(default=2, ge=0, le=2, description="In-context examples per prompt.")
     max_new_tokens: int = Field(default=48, ge=4, description="Most tokens generated per prompt.")
     temperature: float = Field(default=0.7, ge=0, description="Sampling temperature (0: greedy).")

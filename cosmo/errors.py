@@ -33,6 +33,15 @@ class DataError(CosmoError, ValueError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class StepSkipped(CosmoError):
+    """A pipeline step had nothing to do (``reason`` says why); what depends on it does not run."""
+
+    def __init__(self, reason: str, outputs: dict | None = None) -> None:
+        self.reason = reason
+        self.outputs = outputs or {}
+        super().__init__(reason)
+
+
 class QualityCheckFailed(CosmoError):
     """A data-quality suite failed; publishing must stop. ``failures`` lists what failed."""
 
@@ -40,10 +49,13 @@ class QualityCheckFailed(CosmoError):
         self.dataset = dataset
         self.uri = uri
         self.failures = failures
-        lines = [f"data-quality check failed for {dataset} at {uri}:"]
+        lines = [f"data-quality check failed for {dataset} at {uri} (nothing was committed):"]
         for failure in failures:
             column = failure.get("column")
             where = f" on column '{column}'" if column else ""
             detail = failure.get("detail", "")
             lines.append(f"  - {failure['expectation']}{where}: {detail}".rstrip(": "))
+            for row in failure.get("rows") or []:
+                shown = ", ".join(f"{k}={v!r}" for k, v in row.items() if k != "row")
+                lines.append(f"      row {row['row']}: {shown}")
         super().__init__("\n".join(lines))

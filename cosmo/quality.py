@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -68,6 +69,8 @@ def validate_frame(frame: pd.DataFrame, dataset: str, *, uri: str = "<frame>",
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("great_expectations")]:
+        logging.getLogger(name).setLevel(logging.WARNING)  # GX sets its own levels on import
     config = load_suite_config(dataset, folder or expectations_dir())
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -107,19 +110,73 @@ def validate_frame(frame: pd.DataFrame, dataset: str, *, uri: str = "<frame>",
             "column": kwargs.get("column") or kwargs.get("column_A") or kwargs.get("column_list"),
             "kwargs": {k: v for k, v in kwargs.items() if k != "batch_id"},
             "detail": "; ".join(p for p in detail_parts if p),
+            "rows": offending_rows(frame, res.get("partial_unexpected_index_list") or [],
+                                   _failing_columns(kwargs)),
         })
     return ValidationReport(dataset=dataset, uri=uri, rows_checked=len(frame),
                             expectations=len(config["expectations"]), failures=failures)
+
+
+def _failing_columns(kwargs: dict) -> list[str]:
+    found = [kwargs.get(k) for k in ("column", "column_A", "column_B")]
+    return [c for c in found if c] + list(kwargs.get("column_list") or [])
+
+
+def offending_rows(frame: pd.DataFrame, index: list, columns: list[str], limit: int = 3) -> list[dict]:
+    """A few offending rows as {"row": position, column: value, ...}: the failing columns and the
+    first columns of the dataset (which identify a row), long values cut, so a failure shows where
+    the bad data is and what it looks like."""
+    shown = list(dict.fromkeys([*[c for c in columns if c in frame.columns], *frame.columns[:3]]))
+    rows = []
+    for position in index[:limit]:
+        if not isinstance(position, int | np.integer) or not 0 <= position < len(frame):
+            continue
+        record = frame.iloc[int(position)]
+        values = {k: (record[k][:60] + "..." if isinstance(record[k], str) and len(record[k]) > 60 else record[k])
+                  for k in shown}
+        rows.append({"row": int(position), **{k: (v.item() if isinstance(v, np.generic) else v)
+                                               for k, v in values.items() if _plain(v)}})
+    return rows
+
+
+def _plain(value) -> bool:
+    return value is None or isinstance(value, str | bool | int | float | np.integer | np.floating)
 
 
 def sample_rows(table: pa.Table, limit: int, seed: int = 0) -> pa.Table:
     """All rows, or an evenly spread sample of ``limit`` rows (start and end included)."""
     if table.num_rows <= limit:
         return table
-    import numpy as np
-
     index = np.unique(np.linspace(0, table.num_rows - 1, num=limit).astype(np.int64))
     return table.take(pa.array(index))
+
+
+def has_suite(dataset: str, folder: Path) -> bool:
+    return (folder / f"{dataset}.json").is_file()
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Validate-then-commit: the check every partition write passes before its manifest commits
+    (see :meth:`cosmo.storage.PartitionWriter.commit`). A dataset without a suite passes."""
+
+    folder: Path
+    sample_limit: int = 200_000
+
+    @classmethod
+    def from_settings(cls, settings) -> Gate:
+        return cls(expectations_dir(settings.quality.expectations_dir), settings.quality.sample_rows)
+
+    def __call__(self, dataset: str, table: pa.Table, uri: str) -> ValidationReport | None:
+        if not has_suite(dataset, self.folder):
+            return None
+        frame = sample_rows(table, self.sample_limit).to_pandas()
+        report = validate_frame(frame, dataset, uri=uri, folder=self.folder)
+        log.info("validated %s before commit (%d rows checked, %d expectations): %s", uri, report.rows_checked,
+                 report.expectations, "ok" if report.success else f"{len(report.failures)} failed")
+        if not report.success:
+            raise QualityCheckFailed(dataset, uri, report.failures)
+        return report
 
 
 def validate_partition(storage: Storage, dataset: str, ds: dt.date | str, *, sample_limit: int = 200_000,

@@ -5,6 +5,11 @@ The manifest is the commit point: it is written last, in one atomic step (a rena
 single PUT on S3), and lists the files of the committed run. Readers go through it, so a
 crashed or concurrent write is never seen half-done, and a rerun of a day replaces the
 partition as a whole (idempotent). Files of superseded or crashed runs are removed after commit.
+
+Validate-then-commit: a store made with :meth:`Storage.from_settings` has a *gate* (the dataset's
+Great Expectations suite, :class:`cosmo.quality.Gate`) that every partition passes before its
+manifest is written; a failure removes the run's files and raises, so nothing downstream ever
+reads a dataset that failed. ``Storage(root)`` alone has no gate (fixtures, tools that copy data).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import datetime as dt
 import json
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,14 +84,22 @@ class Storage:
 
     root: str
     storage_options: dict[str, Any] = field(default_factory=dict)
+    # gate(dataset name, table, uri) raises when the table must not be committed
+    gate: Callable[[str, pa.Table, str], Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.fs, self._root_path = fsspec.core.url_to_fs(self.root, **self.storage_options)
         self._root_path = self._root_path.rstrip("/")
 
     @classmethod
-    def from_settings(cls, settings) -> Storage:
-        return cls(settings.storage.root, dict(settings.storage.storage_options))
+    def from_settings(cls, settings, *, gate: bool = True) -> Storage:
+        """The configured store, with the quality gate unless ``gate`` is False."""
+        check = None
+        if gate:
+            from cosmo.quality import Gate
+
+            check = Gate.from_settings(settings)
+        return cls(settings.storage.root, dict(settings.storage.storage_options), check)
 
     @property
     def is_local(self) -> bool:
@@ -153,16 +166,21 @@ class Storage:
               metadata: dict | None = None) -> str:
         """Write one whole partition atomically; returns its URI. ``metadata`` goes in the manifest."""
         spec = get_dataset(dataset) if isinstance(dataset, str) else dataset
-        with self.writer(spec, ds, metadata=metadata) as writer:
+        table = conform(table, spec)
+        if self.gate is not None:  # checked before a single file is written
+            self.gate(spec.name, table, self.partition_uri(spec, ds))
+        with self.writer(spec, ds, metadata=metadata, validated=True) as writer:
             writer.write(table)
         return writer.uri
 
     @contextmanager
     def writer(self, dataset: str | Dataset, ds: dt.date | str, *, rows_per_file: int = 2_000_000,
-               metadata: dict | None = None) -> Iterator[PartitionWriter]:
-        """Stream batches into a partition; committed on normal exit, discarded on error."""
+               metadata: dict | None = None, validated: bool = False) -> Iterator[PartitionWriter]:
+        """Stream batches into a partition; committed on normal exit (after the gate, unless the caller
+        ``validated`` the data already), discarded on error."""
         spec = get_dataset(dataset) if isinstance(dataset, str) else dataset
-        writer = PartitionWriter(self, spec, as_date(ds), rows_per_file=rows_per_file, metadata=metadata)
+        writer = PartitionWriter(self, spec, as_date(ds), rows_per_file=rows_per_file, metadata=metadata,
+                                 gate=None if validated else self.gate)
         try:
             yield writer
         except BaseException:
@@ -187,8 +205,9 @@ class PartitionWriter:
     """Writes part files for one run; :meth:`commit` publishes them through the manifest."""
 
     def __init__(self, storage: Storage, dataset: Dataset, ds: dt.date, *, rows_per_file: int,
-                 metadata: dict | None = None) -> None:
+                 metadata: dict | None = None, gate: Callable | None = None) -> None:
         self.storage = storage
+        self.gate = gate
         self.metadata = metadata or {}
         self.dataset = dataset
         self.ds = ds
@@ -234,6 +253,12 @@ class PartitionWriter:
 
     def commit(self) -> None:
         self._close_current()
+        if self.gate is not None:
+            try:
+                self.gate(self.dataset.name, self._written(), self.uri)
+            except BaseException:
+                self.abort()
+                raise
         manifest = {
             "dataset": self.dataset.name,
             "ds": self.ds.isoformat(),
@@ -247,12 +272,18 @@ class PartitionWriter:
         self.storage.put_bytes(f"{self.base}/{MANIFEST}", json.dumps(manifest, indent=2).encode())
         self._remove_uncommitted(keep=set(self.files))
 
+    def _written(self) -> pa.Table:
+        tables = [pq.read_table(f"{self.base}/{name}", filesystem=self.storage.fs) for name in self.files]
+        return pa.concat_tables(tables) if tables else self.dataset.schema.empty_table()
+
     def abort(self) -> None:
         self._close_current()
         for name in self.files:
             path = f"{self.base}/{name}"
             if self.storage.fs.exists(path):
                 self.storage.fs.rm(path)
+        if self.storage.is_local and not self.storage.fs.ls(self.base):  # a new partition's folder goes too
+            self.storage.fs.rmdir(self.base)
 
     def _remove_uncommitted(self, keep: set[str]) -> None:
         for entry in self.storage.fs.ls(self.base, detail=False):

@@ -58,9 +58,11 @@ def settings(tmp_path):
 
 @pytest.fixture
 def storage(settings):
+    """The settings' store without its quality gate: tests arrange data with it, odd data included;
+    the code under test opens the store itself, gate and all."""
     from cosmo.storage import Storage
 
-    return Storage.from_settings(settings)
+    return Storage.from_settings(settings, gate=False)
 
 
 @pytest.fixture(scope="session")

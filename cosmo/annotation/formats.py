@@ -38,9 +38,9 @@ import fsspec
 import pyarrow as pa
 
 from cosmo.annotation.labels import label_rows
-from cosmo.annotation.questions import ANSWER_TEXT, QUESTION_TEXT, item_view
 from cosmo.annotation.rounds import ROUND_NAMES, open_tasks
 from cosmo.annotation.store import MergeResult, merge_labels, read_items, read_labels
+from cosmo.annotation.texts import ANSWER_TEXT, QUESTION_TEXT, item_view
 from cosmo.catalog import ANNOTATION_QUESTIONS, ANSWERS
 from cosmo.config import Settings
 from cosmo.storage import Storage, as_date
@@ -546,11 +546,9 @@ def import_labels(path: str | Path, settings: Settings, *, format: str, ds: dt.d
                 continue
             good[day].append(row)
             report.labels += 1
-        from cosmo.quality import expectations_dir
 
         for day, rows in sorted(good.items()):
-            report.merges[day] = merge_labels(storage, day, pa.concat_tables(rows), validate=True,
-                                              expectations=expectations_dir(settings.quality.expectations_dir))
+            report.merges[day] = merge_labels(storage, day, pa.concat_tables(rows))
     report.rejects.sort(key=lambda r: (r.row is None, r.row or 0))
     if report.rejects:
         report.rejects_uri = _write_rejects(storage, file, content, report.rejects, rejects_path)

@@ -359,7 +359,7 @@ class LLMJudge:
 
     def scores(self, items: pa.Table) -> np.ndarray:
         """Calibrated log-odds, shape (items, 5 questions in ANNOTATION_QUESTIONS order)."""
-        from cosmo.critics.examples import candidate_texts
+        from cosmo.annotation.texts import candidate_texts
 
         contexts, statements = candidate_texts(items, origin=ANNOTATION_ITEMS.name)
         prompts = [self.prompt(c, s, JUDGE_QUESTIONS[q]) for c, s in zip(contexts, statements, strict=True)
@@ -397,7 +397,6 @@ def label_items(ds: dt.date | str, settings: Settings, annotator: str | object =
     already in the partition stay; a rerun replaces this annotator's own labels (same label ids).
     """
     from cosmo.annotation.store import merge_labels, read_items
-    from cosmo.quality import expectations_dir
 
     storage = Storage.from_settings(settings)
     if items is None:
@@ -407,8 +406,7 @@ def label_items(ds: dt.date | str, settings: Settings, annotator: str | object =
     source = getattr(machine, "source", None) or machine.kind
     new = label_rows(items.to_pylist(), answers, annotator=machine.name, annotator_kind=machine.kind,
                      source=source, round=round)
-    merged = merge_labels(storage, ds, new, validate=True,
-                          expectations=expectations_dir(settings.quality.expectations_dir))
+    merged = merge_labels(storage, ds, new)
     counts = {q: dict(Counter(a[q] for a in answers)) for q in ("plausible", "typical")}
     log.info("%s labelled %d items of %s (%d added, %d replaced): %s", machine.name, len(answers), as_date(ds),
              merged.added, merged.replaced, counts)

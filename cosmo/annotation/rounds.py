@@ -175,10 +175,8 @@ def run_round(ds: dt.date | str, settings: Settings, annotators: Sequence[Annota
                                source=_source(annotator), round=round))
         result.assigned[name] = len(assigned)
     if made:
-        from cosmo.quality import expectations_dir
 
-        result.merge = merge_labels(storage, ds, pa.concat_tables(made), validate=True,
-                                    expectations=expectations_dir(settings.quality.expectations_dir))
+        result.merge = merge_labels(storage, ds, pa.concat_tables(made))
     log.info("round %d for %s: %d tasks, assigned %s, %d labels waiting", round, as_date(ds), len(tasks),
              result.assigned, waiting)
     return result

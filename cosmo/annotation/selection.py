@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from cosmo.catalog import ANNOTATION_ITEMS, CO_BUY_PAIRS, FILTERED_CANDIDATES, SEARCH_BUY_PAIRS
 from cosmo.config import AnnotationSettings, Settings
-from cosmo.errors import DataError, QualityCheckFailed
+from cosmo.errors import DataError
 from cosmo.storage import Storage, as_date
 
 log = logging.getLogger(__name__)
@@ -173,10 +173,8 @@ def select_items(ds: dt.date | str, settings: Settings) -> SelectionResult:
     """Read the day's filtered candidates and pair graphs, select items, validate and write them.
 
     Reads ``filtered_candidates``, ``search_buy_pairs`` and ``co_buy_pairs`` for ``ds``; writes
-    ``annotation_items`` for ``ds`` only after it passed its data-quality suite.
+    ``annotation_items`` for ``ds`` (the store's gate validates it before it commits).
     """
-    from cosmo.quality import expectations_dir, validate_frame
-
     storage = Storage.from_settings(settings)
     candidates = storage.read(FILTERED_CANDIDATES, ds, columns=CANDIDATE_COLUMNS)
     search_buy = storage.read(SEARCH_BUY_PAIRS, ds, columns=["query", "product_id"])
@@ -185,11 +183,6 @@ def select_items(ds: dt.date | str, settings: Settings) -> SelectionResult:
     if items.num_rows == 0:
         raise DataError(f"no kept candidates with a tail to select from ({candidates.num_rows} candidates)",
                         file=storage.partition_uri(FILTERED_CANDIDATES, ds), field="kept")
-    uri = storage.partition_uri(ANNOTATION_ITEMS, ds)
-    report = validate_frame(items.to_pandas(), ANNOTATION_ITEMS.name, uri=uri,
-                            folder=expectations_dir(settings.quality.expectations_dir))
-    if not report.success:
-        raise QualityCheckFailed(ANNOTATION_ITEMS.name, uri, report.failures)
     per_stratum = dict(Counter(items.column("stratum").to_pylist()))
     uri = storage.write(ANNOTATION_ITEMS, ds, items,
                         metadata={"candidates": int(pc.sum(pc.fill_null(candidates.column("kept"), False)).as_py()

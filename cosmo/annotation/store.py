@@ -19,7 +19,6 @@ from pathlib import Path
 import pyarrow as pa
 
 from cosmo.catalog import ANNOTATION_ITEMS, ANNOTATION_LABELS, ANNOTATION_QUESTIONS
-from cosmo.errors import QualityCheckFailed
 from cosmo.storage import Storage, as_date, partition_name
 
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
@@ -87,12 +86,11 @@ class _PartitionLock:
         self._thread_lock.release()
 
 
-def merge_labels(storage: Storage, ds: dt.date | str, new: pa.Table, *, validate: bool = False,
-                 expectations: Path | None = None) -> MergeResult:
+def merge_labels(storage: Storage, ds: dt.date | str, new: pa.Table) -> MergeResult:
     """Merge label rows into the day's partition by ``label_id`` (new rows win); atomic, idempotent.
 
-    With ``validate`` the merged partition is checked against the ``annotation_labels`` suite
-    before it is written, and nothing is written when it fails.
+    The merged partition passes the store's gate (the ``annotation_labels`` suite) before it is
+    written; nothing is written when it fails.
     """
     new = new.select(ANNOTATION_LABELS.columns).cast(ANNOTATION_LABELS.schema)
     with _PartitionLock(storage, ds):
@@ -112,11 +110,5 @@ def merge_labels(storage: Storage, ds: dt.date | str, new: pa.Table, *, validate
         uri = storage.partition_uri(ANNOTATION_LABELS, ds)
         if added or replaced:
             merged = pa.Table.from_pylist(list(rows.values()), schema=ANNOTATION_LABELS.schema)
-            if validate:
-                from cosmo.quality import validate_frame
-
-                report = validate_frame(merged.to_pandas(), ANNOTATION_LABELS.name, uri=uri, folder=expectations)
-                if not report.success:
-                    raise QualityCheckFailed(ANNOTATION_LABELS.name, uri, report.failures)
             uri = storage.write(ANNOTATION_LABELS, ds, merged)
         return MergeResult(uri=uri, added=added, replaced=replaced, unchanged=unchanged, total=len(rows))

@@ -31,9 +31,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from cosmo.annotation.labels import label_rows
-from cosmo.annotation.questions import ANSWER_KEYS, ANSWER_TEXT, QUESTION_TEXT, item_view
 from cosmo.annotation.rounds import ROUND_NAMES, open_tasks, tasks_for
 from cosmo.annotation.store import merge_labels, read_items, read_labels
+from cosmo.annotation.texts import ANSWER_KEYS, ANSWER_TEXT, QUESTION_TEXT, item_view
 from cosmo.catalog import ANNOTATION_QUESTIONS, ANSWERS
 from cosmo.config import Settings
 from cosmo.storage import Storage, as_date

@@ -123,6 +123,12 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
 
     uris: dict[str, str] = {}
     rows: dict[str, int] = {}
+    # The small tables first: one that fails its gate stops the day before any events are published.
+    for dataset, table in ((PRODUCTS, products), (RELEVANCE_JUDGEMENTS, judgements),
+                           (PLANTED_INTENTIONS, intentions)):
+        if table.num_rows or dataset is PRODUCTS:
+            uris[dataset.name] = storage.write(dataset, ds, table)
+            rows[dataset.name] = table.num_rows
     with storage.writer(BEHAVIOUR_EVENTS, ds) as writer:
         for path in event_files:
             try:
@@ -135,9 +141,4 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
                 writer.write(check_events(table, path, offset))
                 offset += batch.num_rows
     uris[BEHAVIOUR_EVENTS.name], rows[BEHAVIOUR_EVENTS.name] = writer.uri, writer.rows
-    for dataset, table in ((PRODUCTS, products), (RELEVANCE_JUDGEMENTS, judgements),
-                           (PLANTED_INTENTIONS, intentions)):
-        if table.num_rows or dataset is PRODUCTS:
-            uris[dataset.name] = storage.write(dataset, ds, table)
-            rows[dataset.name] = table.num_rows
     return IngestResult(uris=uris, rows=rows)

@@ -3,7 +3,7 @@
 A critic is a cross-encoder over a pair of texts: the *context* (the shopping behaviour: a
 search and the product bought, or two products bought together) and the *statement* (the
 relation verbalised with its tail, "Both products are used for events or activities such as
-winter camping"). Training examples carry two targets in [0, 1], plausible and typical; either
+winter camping"), both rendered by :mod:`cosmo.annotation.texts` as people read them. Training examples carry two targets in [0, 1], plausible and typical; either
 may be missing (null) and is then left out of that head's loss.
 
 Labels become examples through the annotation rounds' adjudication (:func:`majority_labels`):
@@ -18,8 +18,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cosmo.annotation.texts import TEXT_COLUMNS, candidate_texts
 from cosmo.errors import DataError
-from cosmo.knowledge.relations import RELATIONS
 from cosmo.storage import first_true
 
 EXAMPLE_SCHEMA = pa.schema([
@@ -29,51 +29,7 @@ EXAMPLE_SCHEMA = pa.schema([
     pa.field("plausible", pa.float64()),  # target in [0, 1]; null: no label for this head
     pa.field("typical", pa.float64()),
 ])
-TEXT_COLUMNS = ("candidate_id", "behaviour", "relation", "head_text", "product_text", "tail")
 TARGETS = ("plausible", "typical")
-
-
-def critic_context(behaviour: str, head_text: str, product_text: str) -> str:
-    """The behaviour as one sentence: what the customer searched and bought, or bought together."""
-    if behaviour == "search_buy":
-        return f'A customer searched for "{head_text}" and bought "{product_text}".'
-    if behaviour == "co_buy":
-        return f'A customer bought "{head_text}" together with "{product_text}".'
-    raise ValueError(f"unknown behaviour {behaviour!r}; expected search_buy or co_buy")
-
-
-def critic_statement(behaviour: str, relation: str | None, tail: str) -> str:
-    """The relation verbalised with its tail, as the answer prefix the LLM was asked to continue.
-
-    ``relation`` None takes the tail as a whole statement (public data whose assertions are
-    already sentences, like FolkScope's "because they both are ...").
-    """
-    if relation is None:
-        return tail
-    spec = RELATIONS.get(relation)
-    if spec is None:
-        raise ValueError(f"unknown relation {relation!r}; known: {', '.join(RELATIONS)}")
-    return f"{spec.answer_prefix(behaviour)} {tail}"
-
-
-def candidate_texts(table: pa.Table, *, origin: str = "<candidates>") -> tuple[list[str], list[str]]:
-    """(contexts, statements) for rows with behaviour, relation, head_text, product_text and tail
-    (knowledge candidates, filtered candidates, annotation items)."""
-    for column in TEXT_COLUMNS:
-        if column not in table.column_names:
-            raise DataError("missing column for critic inputs", file=origin, field=column)
-    contexts, statements = [], []
-    rows = table.select(list(TEXT_COLUMNS)).to_pylist()
-    for index, row in enumerate(rows):
-        if not row["tail"]:
-            raise DataError("a candidate to score needs a tail", file=origin, row=index, field="tail")
-        try:
-            contexts.append(critic_context(row["behaviour"], row["head_text"], row["product_text"]))
-            statements.append(critic_statement(row["behaviour"], row["relation"], row["tail"]))
-        except ValueError as exc:
-            field = "behaviour" if "behaviour" in str(exc) else "relation"
-            raise DataError(str(exc), file=origin, row=index, field=field) from None
-    return contexts, statements
 
 
 ANSWER_TARGET = {"yes": 1.0, "no": 0.0}  # not_sure (also what a tie adjudicates to): no label
@@ -161,5 +117,4 @@ def check_examples(examples: pa.Table, *, origin: str = "<examples>") -> pa.Tabl
     return examples
 
 
-__all__ = ["EXAMPLE_SCHEMA", "candidate_texts", "check_examples", "critic_context",
-           "critic_statement", "examples_from_labels", "majority_labels"]
+__all__ = ["EXAMPLE_SCHEMA", "check_examples", "examples_from_labels", "majority_labels"]

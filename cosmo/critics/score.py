@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cosmo.annotation.texts import candidate_texts
 from cosmo.catalog import CRITIC_SCORES, FILTERED_CANDIDATES
 from cosmo.config import Settings
-from cosmo.critics.examples import candidate_texts
 from cosmo.storage import Storage, as_date
 
 log = logging.getLogger(__name__)

@@ -357,6 +357,11 @@ def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name
         client.set_model_version_tag(critic.registered_name, version, key, str(value))
     alias = None
     if critic.promote:
+        try:  # remembered, so a deployment that fails its smoke test can point the alias back
+            previous = client.get_model_version_by_alias(critic.registered_name, critic.alias).version
+            client.set_model_version_tag(critic.registered_name, version, "previous_champion", str(previous))
+        except mlflow.exceptions.MlflowException:
+            pass  # the first champion
         client.set_registered_model_alias(critic.registered_name, critic.alias, version)
         alias = critic.alias
     log.info("registered %s version %s%s: %s", critic.registered_name, version,

@@ -23,6 +23,11 @@ def prompts_for_pairs(search_buy: pa.Table, co_buy: pa.Table, settings: Generati
     for name in settings.relations:
         get_relation(name)  # unknown names fail here, before any work
     prompts: list[Prompt] = []
+    if settings.domains:  # co-buy pairs count when either product is in a chosen domain
+        chosen = pa.array(settings.domains, pa.string())
+        search_buy = search_buy.filter(pc.is_in(search_buy.column("domain"), value_set=chosen))
+        co_buy = co_buy.filter(pc.or_(pc.is_in(co_buy.column("domain_a"), value_set=chosen),
+                                      pc.is_in(co_buy.column("domain_b"), value_set=chosen)))
     if "search_buy" in settings.behaviours:
         for row in _top(search_buy, "sampling_weight", settings.max_pairs_per_day).to_pylist():
             for relation in settings.relations:

@@ -13,7 +13,7 @@ the rows the rules kept, so they scale out over a cluster. Scored batches are st
 keyed by the day's candidates run and the filter settings, so a rerun after a crash scores only
 what is missing, and a rerun after success does nothing. Every candidate is kept in
 ``filtered_candidates`` with ``kept``, ``drop_reason`` and the scores; the table passes its Great
-Expectations suite before it is published, and a report (table and plot) says what each rule
+Expectations suite (the store's gate) before it is published, and a report (table and plot) says what each rule
 dropped per domain and relation.
 """
 
@@ -33,15 +33,11 @@ import pyarrow.parquet as pq
 
 from cosmo.catalog import FILTERED_CANDIDATES, KNOWLEDGE_CANDIDATES, PRODUCTS
 from cosmo.config import FilterSettings, Settings
-from cosmo.errors import QualityCheckFailed
-from cosmo.refinement.rules import apply_rules
+from cosmo.refinement.rules import DROP_REASONS, apply_rules
 from cosmo.storage import Storage, as_date, conform, is_data_file, partition_name, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
-RULE_REASONS = ("unparsed", "copied_example", "too_short", "too_long", "echoes_context", "generic")
-MODEL_REASONS = ("high_perplexity", "paraphrase")
-DROP_REASONS = (*RULE_REASONS, *MODEL_REASONS)
 
 SCORED_INPUT = ("candidate_id", "behaviour", "relation", "tail", "head_text", "product_text", "types")
 SCORES_SCHEMA = pa.schema([
@@ -232,17 +228,6 @@ def _staged(storage: Storage, folder: str) -> pa.Table:
     return pa.concat_tables(tables) if tables else SCORES_SCHEMA.empty_table()
 
 
-def validate_before_publish(table: pa.Table, settings: Settings, uri: str) -> None:
-    """The ``filtered_candidates`` suite on the table about to be written; raises on any failure."""
-    from cosmo.quality import expectations_dir, sample_rows, validate_frame
-
-    frame = sample_rows(table, settings.quality.sample_rows).to_pandas()
-    report = validate_frame(frame, FILTERED_CANDIDATES.name, uri=uri,
-                            folder=expectations_dir(settings.quality.expectations_dir))
-    if not report.success:
-        raise QualityCheckFailed(FILTERED_CANDIDATES.name, uri, report.failures)
-
-
 def dropped_counts(table: pa.Table) -> dict[str, int]:
     counts = table.group_by("drop_reason").aggregate([("drop_reason", "count")]).to_pylist()
     found = {row["drop_reason"]: row["drop_reason_count"] for row in counts if row["drop_reason"]}
@@ -251,7 +236,7 @@ def dropped_counts(table: pa.Table) -> dict[str, int]:
 
 def run(ds, settings: Settings) -> FilterResult:
     """Filter the day's candidates and publish ``filtered_candidates`` and the filtering report."""
-    from cosmo.refinement.report import write_filter_report
+    from cosmo.refinement.report import report_locations, write_filter_report
 
     ds = as_date(ds)
     started = time.perf_counter()
@@ -278,13 +263,12 @@ def run(ds, settings: Settings) -> FilterResult:
     log.info("%d candidates for %s; %d already scored", candidates.num_rows, ds, staged.num_rows)
     table = filter_table(candidates, products, settings, staged=staged, on_batch=stage)
     scored = int(pc.sum(pc.is_valid(table.column("perplexity"))).as_py() or 0)
-    validate_before_publish(table, settings, uri)
     kept = int(pc.sum(table.column("kept")).as_py() or 0)
     dropped = dropped_counts(table)
-    report = write_filter_report(storage, ds, table)
-    uri = storage.write(FILTERED_CANDIDATES, ds, table, metadata={
+    uri = storage.write(FILTERED_CANDIDATES, ds, table, metadata={  # the gate validates it first
         "filter_key": key, "candidates_run": source.get("run_id"), "kept": kept, "dropped": dropped,
-        "scored": scored, "report": report})
+        "scored": scored, "report": report_locations(storage, ds)})
+    report = write_filter_report(storage, ds, table)
     if storage.fs.exists(folder):
         storage.fs.rm(folder, recursive=True)
     day_folder = folder.rsplit("/", 1)[0]

@@ -12,6 +12,7 @@ import pyarrow as pa
 from rich.table import Table
 
 from cosmo.behaviours.report import figure_png
+from cosmo.refinement.rules import DROP_REASONS
 from cosmo.storage import Storage, as_date, partition_name
 
 KEPT = "kept"
@@ -22,8 +23,6 @@ UNKNOWN_DOMAIN = "(unknown)"
 
 
 def _order() -> tuple[str, ...]:
-    from cosmo.refinement.filtering import DROP_REASONS
-
     return (KEPT, *DROP_REASONS)
 
 
@@ -118,6 +117,15 @@ def report_folder(storage: Storage, ds) -> str:
     return storage.path("reports", "candidate_filtering", partition_name(ds))
 
 
+REPORT_FILES = {"summary": "summary.json", "table": "dropped.csv", "markdown": "dropped.md", "plot": "filtering.png"}
+
+
+def report_locations(storage: Storage, ds) -> dict[str, str]:
+    """Where :func:`write_filter_report` writes each file of a day's report."""
+    folder = report_folder(storage, ds)
+    return {name: storage.uri(f"{folder}/{leaf}") for name, leaf in REPORT_FILES.items()}
+
+
 def write_filter_report(storage: Storage, ds, table: pa.Table) -> dict[str, str]:
     """Write the counts (CSV, Markdown, JSON summary) and the plot for a day's filtered candidates."""
     by_domain, by_relation = outcome_counts(table, "domain"), outcome_counts(table, "relation")
@@ -126,14 +134,12 @@ def write_filter_report(storage: Storage, ds, table: pa.Table) -> dict[str, str]
     summary = {"ds": as_date(ds).isoformat(), "candidates": table.num_rows,
                "by_domain": {k: dict(v) for k, v in by_domain.items()},
                "by_relation": {k: dict(v) for k, v in by_relation.items()}}
-    files = {
-        "summary": ("summary.json", json.dumps(summary, indent=2).encode()),
-        "table": ("dropped.csv", counts_csv(by_domain, by_relation).encode()),
-        "markdown": ("dropped.md", report_markdown(ds, by_domain, by_relation).encode()),
-        "plot": ("filtering.png", filter_plot(by_domain, by_relation, f"Candidate filtering {as_date(ds)}")),
+    payloads = {
+        "summary": json.dumps(summary, indent=2).encode(),
+        "table": counts_csv(by_domain, by_relation).encode(),
+        "markdown": report_markdown(ds, by_domain, by_relation).encode(),
+        "plot": filter_plot(by_domain, by_relation, f"Candidate filtering {as_date(ds)}"),
     }
-    uris = {}
-    for name, (leaf, payload) in files.items():
-        storage.put_bytes(f"{folder}/{leaf}", payload)
-        uris[name] = storage.uri(f"{folder}/{leaf}")
-    return uris
+    for name, payload in payloads.items():
+        storage.put_bytes(f"{folder}/{REPORT_FILES[name]}", payload)
+    return report_locations(storage, ds)

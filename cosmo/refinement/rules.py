@@ -22,6 +22,12 @@ from rapidfuzz import fuzz
 
 from cosmo.config import FilterSettings
 
+# Every reason a candidate can be dropped for, in the order the filters run (the rules here, then
+# the teacher LM's perplexity and the embedder's similarity): reports and the suite read them here.
+RULE_REASONS = ("unparsed", "copied_example", "too_short", "too_long", "echoes_context", "generic")
+MODEL_REASONS = ("high_perplexity", "paraphrase")
+DROP_REASONS = (*RULE_REASONS, *MODEL_REASONS)
+
 
 def _context(row: dict, product_types: dict[str, str]) -> list[str]:
     """The texts a tail must not repeat: query or first title, the product title, product types."""

@@ -8,15 +8,9 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
+from cosmo.annotation.texts import behaviour_text, statement_text
 from cosmo.catalog import ANNOTATION_LABELS
-from cosmo.critics.examples import (
-    EXAMPLE_SCHEMA,
-    check_examples,
-    critic_context,
-    critic_statement,
-    examples_from_labels,
-    majority_labels,
-)
+from cosmo.critics.examples import EXAMPLE_SCHEMA, check_examples, examples_from_labels, majority_labels
 from cosmo.critics.train import split_held_out
 from cosmo.errors import DataError
 
@@ -33,13 +27,13 @@ def labels(*rows) -> pa.Table:
 
 
 def test_verbalisation_follows_the_relation_catalogue():
-    assert critic_context("search_buy", "camping", "Tent") == 'A customer searched for "camping" and bought "Tent".'
-    assert critic_context("co_buy", "Tent", "Stove") == 'A customer bought "Tent" together with "Stove".'
-    assert critic_statement("co_buy", "USED_FOR_EVE", "winter camping") == \
+    assert behaviour_text("search_buy", "camping", "Tent") == 'A customer searched for "camping" and bought "Tent".'
+    assert behaviour_text("co_buy", "Tent", "Stove") == 'A customer bought "Tent" together with "Stove".'
+    assert statement_text("co_buy", "USED_FOR_EVE", "winter camping") == \
         "Both products are used for events or activities such as winter camping"
-    assert critic_statement("co_buy", None, "because they both are tents.") == "because they both are tents."
+    assert statement_text("co_buy", None, "because they both are tents.") == "because they both are tents."
     with pytest.raises(ValueError, match="unknown relation 'USED_FOR_NOTHING'"):
-        critic_statement("co_buy", "USED_FOR_NOTHING", "x")
+        statement_text("co_buy", "USED_FOR_NOTHING", "x")
 
 
 def test_majority_vote_rules():

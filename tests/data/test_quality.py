@@ -61,8 +61,9 @@ def test_duplicate_pairs_fail():
 
 
 def test_failed_check_stops_publishing(tmp_path, settings):
-    """A suite that the day's samples cannot pass: the refresh stops before the report."""
-    from tasks.daily_refresh import run_daily_refresh
+    """A suite that the day's samples cannot pass: the sample step stops at its gate."""
+    from cosmo.config import Settings
+    from cosmo.pipeline.runner import run_flow
 
     strict = tmp_path / "expectations"
     shutil.copytree(PROJECT_EXPECTATIONS, strict)
@@ -73,10 +74,10 @@ def test_failed_check_stops_publishing(tmp_path, settings):
     overrides = {"storage": {"root": settings.storage.root}, "quality": {"expectations_dir": str(strict)},
                  "generator": {"events_per_day": 20_000}}
     with pytest.raises(QualityCheckFailed) as error:
-        run_daily_refresh(DAY, overrides, generate=True, progress=False)
+        run_flow("daily_refresh", DAY, Settings(**overrides), params={"generate_sample_data": True})
     assert "co_buy_pairs" in str(error.value) and "on column 'support'" in str(error.value)
     from cosmo.storage import Storage
 
     storage = Storage(settings.storage.root)
-    assert storage.has_partition("co_buy_pairs", DAY)  # written, but not published onwards
+    assert not storage.has_partition("co_buy_pairs", DAY)  # the gate runs before the commit
     assert not storage.fs.exists(storage.path("reports", "behaviour_sampling", f"ds={DAY}", "summary.json"))

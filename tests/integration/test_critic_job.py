@@ -106,7 +106,7 @@ def test_train_score_validate_and_measure_recovery(labelled_day, ray_local, caps
 
     main(["--ds", DAY.isoformat(), "--overrides", json.dumps({"storage": {"root": labelled_day.storage.root},
                                                               "critic": {"batch_size": 8}})])
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["outputs"]
     assert summary["critic_model"] == "models:/cosmo-critic/1" and summary["scored"] == 23
 
     scores = storage.read("critic_scores", DAY)

@@ -1,5 +1,6 @@
-"""DAG integrity (every DAG imports, declares owners, retries, tags, params, and does no I/O at
-parse time) and a real `dag.test()` run of the daily refresh on small generated data."""
+"""DAG integrity (each flow of the registry is a DAG whose tasks, order, outlets, schedule and params
+are the registry's; parsing does no I/O and no heavy imports) and `dag.test()` of every DAG, chained
+as their assets chain them, on small generated data with a local Ray head."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from cosmo.pipeline.registry import FLOWS, asset_uri, flow_params, flow_steps, upstream
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
@@ -26,40 +29,54 @@ def dagbag():
     return DagBag(str(DAGS))
 
 
-def test_every_dag_file_imports(dagbag):
-    assert DAG_FILES, "no DAG files found"
+def test_every_flow_is_a_dag_and_every_dag_a_flow(dagbag):
     assert not dagbag.import_errors, dagbag.import_errors
-    assert "cosmo_daily_refresh" in dagbag.dag_ids
+    assert set(dagbag.dag_ids) == {flow.dag_id for flow in FLOWS.values()}
+    assert {p.stem for p in DAG_FILES} == {flow.dag_id for flow in FLOWS.values()}
 
 
-def test_dags_declare_owner_retries_tags_and_docs(dagbag):
+@pytest.mark.parametrize("flow", FLOWS.values(), ids=lambda f: f.name)
+def test_tasks_order_and_assets_are_the_registrys(dagbag, flow):
+    dag = dagbag.dags[flow.dag_id]
+    steps = flow_steps(flow.name)
+    assert [t.task_id for t in dag.tasks] == [s.name for s in steps]
+    for step in steps:
+        task = dag.get_task(step.name)
+        assert task.upstream_task_ids == set(upstream(step)), step.name
+        assert {o.uri for o in task.outlets} == {asset_uri(a) for a in step.announces}, step.name
+        assert task.retries == step.retries and task.execution_timeout == dt.timedelta(minutes=step.timeout_minutes)
+        assert type(task).__name__ == {"driver": "StepOperator", "ray": "RayJobOperator", "wait": "WaitOperator"}[step.where]
+    assert set(dag.params) == {p.name for p in flow_params(flow)}
+    if flow.triggered_by:
+        assert {a.uri for a in dag.timetable.asset_condition.objects} == \
+            {asset_uri(a) for a in flow.triggered_by}
+
+
+def test_dags_declare_owner_retries_tags_docs_and_alerts(dagbag):
     for dag_id, dag in dagbag.dags.items():
-        assert dag.tags, f"{dag_id} has no tags"
-        assert dag.doc_md, f"{dag_id} has no documentation"
+        assert "cosmo" in dag.tags and dag.doc_md and "Steps" in dag.doc_md, dag_id
         assert not dag.catchup, f"{dag_id} would backfill on deploy"
         for task in dag.tasks:
-            assert task.owner not in ("", "airflow"), f"{dag_id}.{task.task_id} has no owner"
+            assert task.owner == "cosmo-platform", f"{dag_id}.{task.task_id} has no owner"
             assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} can hang forever"
-            if not task.task_id.startswith("validate"):
-                assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+            assert task.retry_exponential_backoff and task.on_failure_callback
+    daily = dagbag.dags["cosmo_daily_refresh"]
+    assert daily.max_active_runs > 1  # a day waiting for its logs must not hold back a demo run
 
 
-def test_daily_refresh_shape_and_params(dagbag):
-    dag = dagbag.dags["cosmo_daily_refresh"]
-    for order in (["generate_sample_shop", "ingest", "validate_behaviours", "sample", "validate_samples", "report"],
-                  ["validate_samples", "generate_candidates", "validate_candidates", "discover_relations"],
-                  ["validate_candidates", "filter_candidates", "select_for_annotation", "machine_annotate",
-                   "train_critic", "score_candidates", "validate_scores"]):
-        for upstream, downstream in zip(order, order[1:], strict=False):
-            assert downstream in dag.get_task(upstream).downstream_task_ids
-    assert set(dag.params) == {"generate_sample_data", "events_per_day", "config_overrides"}
-    assert dag.get_task("validate_samples").retries == 0
-    assert dag.get_task("validate_candidates").retries == 0
-    assert dag.get_task("validate_scores").retries == 0
+def test_failure_message_names_step_and_date():
+    from types import SimpleNamespace
+
+    from tasks.airflow.callbacks import failure_message
+
+    context = {"ti": SimpleNamespace(dag_id="cosmo_daily_refresh", task_id="ingest", try_number=3),
+               "params": {"date": "2026-11-21"}, "exception": FileNotFoundError("no behaviour events")}
+    assert failure_message(context) == ("COSMO cosmo_daily_refresh: step ingest failed for 2026-11-21 (try 3): "
+                                        "FileNotFoundError: no behaviour events")
 
 
 PARSE_PROBE = r"""
-import importlib.util, json, socket, sys
+import importlib.util, json, socket, sys, time
 opened, connected = [], []
 def hook(event, args):
     if event == "open" and isinstance(args[0], str):
@@ -68,11 +85,14 @@ def hook(event, args):
         connected.append(str(args[1]))
 import airflow.sdk  # the framework's own start-up is not the DAG's business
 sys.addaudithook(hook)
+started = time.perf_counter()
 spec = importlib.util.spec_from_file_location("dag_under_test", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-heavy = [m for m in ("duckdb", "great_expectations", "ray", "torch", "cosmo.behaviours.sampling") if m in sys.modules]
-print(json.dumps({"opened": opened, "connected": connected, "heavy": heavy}))
+heavy = [m for m in ("duckdb", "great_expectations", "ray", "torch", "pyarrow", "pandas", "mlflow")
+         if m in sys.modules]
+print(json.dumps({"opened": opened, "connected": connected, "heavy": heavy,
+                  "seconds": time.perf_counter() - started}))
 """
 
 
@@ -96,28 +116,50 @@ def airflow_db():
                    timeout=300)
 
 
+@pytest.fixture(scope="module")
+def local_ray_head(free_port, tmp_path_factory):
+    """The operators' local mode: no `cosmo_ray` connection, so they start a local head (here on free ports)."""
+    names = ("COSMO_LOCAL_RAY_DASHBOARD", "COSMO_LOCAL_RAY_PORT", "COSMO_LOCAL_RAY_DIR")
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update({"COSMO_LOCAL_RAY_DASHBOARD": f"127.0.0.1:{free_port()}",
+                       "COSMO_LOCAL_RAY_PORT": str(free_port()),
+                       "COSMO_LOCAL_RAY_DIR": str(tmp_path_factory.mktemp("ray-lock"))})
+    yield
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "stop", "--force"], capture_output=True, timeout=120)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.mark.slow
-def test_daily_refresh_dag_runs_end_to_end(dagbag, airflow_db, tmp_path):
+def test_every_dag_runs_on_a_generated_day(dagbag, airflow_db, local_ray_head, tmp_path):
     from airflow.utils.state import DagRunState
 
-    # The same day and sizes as the CLI end-to-end test: enough labelled items for the critic to learn from.
-    root, day = tmp_path / "data", "2026-11-21"
-    conf = {"generate_sample_data": True, "events_per_day": 30_000,
-            "config_overrides": {"storage": {"root": str(root)},
-                                 "generation": {"max_pairs_per_day": 3, "max_new_tokens": 16}}}
-    run = dagbag.dags["cosmo_daily_refresh"].test(
-        logical_date=dt.datetime(2026, 11, 21, tzinfo=dt.UTC), run_conf=conf)
-    assert run.state == DagRunState.SUCCESS
     from cosmo.storage import Storage
 
+    root, day = tmp_path / "data", "2026-11-21"
+    overrides = {"storage": {"root": str(root)}, "generation": {"max_new_tokens": 16}}
+    logical = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+    conf = {"generate_sample_data": True, "events_per_day": 30_000, "max_pairs_per_day": 3,
+            "config_overrides": overrides}
+    run = dagbag.dags["cosmo_daily_refresh"].test(logical_date=logical, run_conf=conf)
+    assert run.state == DagRunState.SUCCESS
     storage = Storage(str(root))
-    for dataset in ("behaviour_events", "search_buy_pairs", "co_buy_pairs", "dropped_pairs",
-                    "knowledge_candidates", "relation_patterns", "filtered_candidates", "annotation_items",
-                    "annotation_labels", "critic_scores"):
+    for dataset in ("behaviour_events", "search_buy_pairs", "knowledge_candidates", "relation_patterns",
+                    "filtered_candidates"):
         assert storage.has_partition(dataset, day), dataset
-    summary = json.loads((root / "reports" / "behaviour_sampling" / f"ds={day}" / "summary.json").read_text())
-    assert summary["kept"]["search_buy"] > 0 and summary["kept"]["co_buy"] > 0
+    assert not storage.has_partition("critic_scores", day)  # no critic yet: scoring was skipped, not failed
     assert (root / "reports" / "behaviour_sampling" / f"ds={day}" / "sampling.png").stat().st_size > 10_000
-    candidates = storage.read("knowledge_candidates", day)
-    assert set(candidates.column("relation").to_pylist()) == {"USED_FOR_FUNC", "USED_FOR_EVE", "USED_FOR_AUD",
-                                                              "capableOf"}
+
+    # the flows the refresh's assets start, in their order; a run started by hand names its date
+    for flow in ("annotation", "retrain", "deploy"):
+        run = dagbag.dags[f"cosmo_{flow}"].test(logical_date=logical, run_conf={"config_overrides": overrides})
+        assert run.state == DagRunState.SUCCESS, flow
+    assert storage.has_partition("annotation_labels", day)
+    assert (root / "reports" / "annotation_agreement" / f"ds={day}" / "agreement.json").is_file()
+    scores = storage.manifest("critic_scores", day)
+    assert scores["metadata"]["critic_model"] == "models:/cosmo-critic/1"
+    summary = json.loads((root / "reports" / "behaviour_sampling" / f"ds={day}" / "summary.json").read_text())
+    assert summary["kept"]["search_buy"] > 0

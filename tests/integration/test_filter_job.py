@@ -153,8 +153,8 @@ def test_job_filters_resumes_validates_reports_and_reruns_as_a_no_op(ray_local, 
     run_id = storage.manifest("filtered_candidates", DAY)["run_id"]
     capsys.readouterr()
     main(["--ds", DAY.isoformat(), "--overrides", json.dumps(settings.model_dump(mode="json"))])
-    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["scored_now"] == 0 and printed["kept"] == 6 and printed["uri"] == result.uri
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["outputs"]
+    assert printed["scored_now"] == 0 and printed["kept"] == 6 and printed["filtered_candidates"] == result.uri
     assert storage.manifest("filtered_candidates", DAY)["run_id"] == run_id
 
 

@@ -46,9 +46,9 @@ def settings_for(root, **generation):
 
 
 def test_job_generates_validates_and_reruns_as_a_no_op(ray_local, sampled_day):
+    from cosmo.generation.job import run
     from cosmo.quality import validate_partition
     from cosmo.storage import Storage
-    from ray_jobs.generate import run
 
     settings = settings_for(sampled_day)
     result = run(DAY, settings)
@@ -66,7 +66,7 @@ def test_job_generates_validates_and_reruns_as_a_no_op(ray_local, sampled_day):
 
 
 def test_resume_after_a_crash_skips_finished_chunks(ray_local, sampled_day, monkeypatch, teacher_path):
-    import ray_jobs.generate as job
+    import cosmo.generation.job as job
     from cosmo.storage import Storage
 
     settings = settings_for(sampled_day, seed=11)  # another model key: a fresh run
@@ -124,8 +124,8 @@ def test_llm_server_speaks_openai_completions(llm_server):
 
 
 def test_http_backend_end_to_end(ray_local, sampled_day, llm_server):
+    from cosmo.generation.job import run
     from cosmo.storage import Storage
-    from ray_jobs.generate import run
 
     settings = settings_for(sampled_day, backend="http",
                             http={"url": f"{llm_server}/v1/completions", "model": "cosmo-teacher", "batch_size": 4})

@@ -57,9 +57,9 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
 
 def test_refresh_without_logs_says_what_is_missing(tmp_path):
     env = {"COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COLUMNS": "200"}
-    result = CliRunner().invoke(app, ["refresh", "--ds", DAY, "--no-candidates"], env=env)
+    result = CliRunner().invoke(app, ["refresh", "--ds", DAY], env=env)
     assert result.exit_code == 1
-    assert f"no behaviour events for {DAY}" in result.output
+    assert f"no behaviour events yet under {tmp_path / 'raw' / 'shop'}/events/ds={DAY}" in result.output
 
 
 def test_step_and_import_commands(tmp_path, shared_data):

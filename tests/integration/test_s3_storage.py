@@ -26,8 +26,9 @@ def s3_endpoint(monkeypatch):
 
 @pytest.mark.slow
 def test_daily_refresh_on_s3(s3_endpoint):
-    from cosmo.storage import Storage
     from tasks.daily_refresh import run_daily_refresh
+
+    from cosmo.storage import Storage
 
     options = {"endpoint_url": s3_endpoint}
     overrides = {"storage": {"root": "s3://shop-lake/cosmo", "storage_options": options},

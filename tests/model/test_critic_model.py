@@ -7,8 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from cosmo.annotation.texts import behaviour_text
 from cosmo.config import CriticSettings, Settings
-from cosmo.critics.examples import EXAMPLE_SCHEMA, critic_context
+from cosmo.critics.examples import EXAMPLE_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def toy_examples() -> pa.Table:
     for i, product in enumerate(names):
         for j, activity in enumerate(ACTIVITIES.values()):
             good = i == j
-            rows.append({"candidate_id": f"{i}-{j}", "context": critic_context("search_buy", product.lower(), product),
+            rows.append({"candidate_id": f"{i}-{j}", "context": behaviour_text("search_buy", product.lower(), product),
                          "statement": f"The product is used for {activity}", "plausible": float(good),
                          "typical": float(good) if good or j % 2 else None})
     return pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA)
@@ -82,7 +83,7 @@ def test_training_is_tracked_registered_and_loads_by_alias(tmp_path, base_model)
     assert run.data.tags["ds"] == "2026-11-23"
 
     model = mlflow.pyfunc.load_model("models:/cosmo-critic@champion")
-    frame = pd.DataFrame({"context": [critic_context("search_buy", "tent", "Tent")] * 2,
+    frame = pd.DataFrame({"context": [behaviour_text("search_buy", "tent", "Tent")] * 2,
                           "statement": ["The product is used for camping in the woods", "It is a violin"]})
     scores = model.predict(frame)
     assert list(scores.columns) == ["plausibility", "typicality"] and len(scores) == 2

@@ -1,0 +1,3 @@
+from ray_jobs import main
+
+main()
