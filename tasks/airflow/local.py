@@ -8,7 +8,8 @@ server listens on any interface (the UI reads task logs from the local log folde
 is printed (user ``admin``, password generated once into ``$AIRFLOW_HOME``).
 
 The metadata database is whatever ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` says: SQLite under
-``$AIRFLOW_HOME`` by default, or e.g. ``postgresql+psycopg://airflow@127.0.0.1:5432/airflow``.
+``$AIRFLOW_HOME`` by default, or e.g. ``postgresql+psycopg://airflow@127.0.0.1:5432/airflow`` (psycopg 3
+serves Airflow's async engine too).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def airflow_env(host: str, port: int, base: dict | None = None) -> dict[str, str
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://{shown}:{port}/execution/")
     env.setdefault("AIRFLOW__API__BASE_URL", f"http://{shown}:{port}")
+    conn = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if conn.startswith("postgresql+psycopg://"):  # psycopg 3 is async too: no asyncpg needed
+        env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC", conn)
     return env
 
 
@@ -79,7 +83,9 @@ class LocalAirflow:
         return [str(Path(sys.executable).parent / "airflow"), *args]
 
     def migrate(self) -> None:
-        subprocess.run(self.airflow("db", "migrate"), env=self.env, check=True, capture_output=True, timeout=600)
+        done = subprocess.run(self.airflow("db", "migrate"), env=self.env, capture_output=True, text=True, timeout=600)
+        if done.returncode:
+            raise RuntimeError(f"airflow db migrate failed:\n{(done.stdout + done.stderr)[-3000:]}")
 
     def start(self) -> None:
         self.migrate()
@@ -123,7 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface the UI and REST API bind (default loopback)")
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
-    airflow = LocalAirflow(args.host, args.port)
+    env = airflow_env(args.host, args.port)
+    log_dir = airflow_home(env) / "logs" / "components"
+    airflow = LocalAirflow(args.host, args.port, log_dir=log_dir)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         airflow.start()
@@ -133,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
               f"Log in as admin with the password {airflow.password()!r}\n"
               f"(kept in {password_file(airflow.env)}). Metadata database: "
               f"{airflow.env.get('AIRFLOW__DATABASE__SQL_ALCHEMY_CONN', 'SQLite under ' + str(airflow_home(airflow.env)))}."
-              f"\nCtrl-C stops every component.\n", flush=True)
+              f"\nComponent logs: {log_dir}/<component>.log. Ctrl-C stops every component.\n", flush=True)
         while all(p.poll() is None for p in airflow.processes.values()):
             time.sleep(1)
         dead = [n for n, p in airflow.processes.items() if p.poll() is not None]

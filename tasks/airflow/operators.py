@@ -24,8 +24,13 @@ RAY_CONNECTION = "cosmo_ray"
 
 
 def _announce(operator: BaseOperator, context: Any, days: list[str]) -> None:
+    """Asset events carry the dates and the run's config overrides, so the flows they start work on
+    the same days with the same settings."""
+    from tasks.airflow.runs import run_overrides
+
     for outlet in operator.outlets:
-        context["outlet_events"][outlet].extra = {"ds": days[-1], "days": days}
+        context["outlet_events"][outlet].extra = {"ds": days[-1], "days": days,
+                                                  "config_overrides": run_overrides(context)}
 
 
 class _StepMixin:
@@ -33,9 +38,10 @@ class _StepMixin:
     flow: str
 
     def _inputs(self, context: Any):
-        from tasks.airflow.runs import run_days, run_settings
+        from tasks.airflow.runs import run_days, run_overrides, run_settings
 
-        return run_days(context), run_settings(self.flow, context), dict(context.get("params") or {})
+        params = {**dict(context.get("params") or {}), "config_overrides": run_overrides(context)}
+        return run_days(context), run_settings(self.flow, context), params
 
 
 class StepOperator(_StepMixin, BaseOperator):

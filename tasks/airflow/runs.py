@@ -29,8 +29,24 @@ def run_days(context: Any) -> list[str]:
     return [run_after.date().isoformat()]
 
 
+def run_overrides(context: Any) -> dict:
+    """The run's ``config_overrides``: its own param, or, for a run started by asset events, those of
+    the run that published them (a demo triggered with overrides carries them down the chain)."""
+    own = (context.get("params") or {}).get("config_overrides")
+    if own:
+        return dict(own)
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            carried = (getattr(event, "extra", None) or {}).get("config_overrides")
+            if carried:
+                return dict(carried)
+    return {}
+
+
 def run_settings(flow: str, context: Any):
-    """The settings a task runs with: the worker's (COSMO_* variables, COSMO_CONFIG) and the run's params."""
+    """The settings a task runs with: the worker's (COSMO_* variables, COSMO_CONFIG), the run's
+    config overrides (see :func:`run_overrides`) and its params."""
     from cosmo.config import Settings
 
-    return Settings(**overrides_from_params(FLOWS[flow], dict(context.get("params") or {})))
+    params = {**dict(context.get("params") or {}), "config_overrides": run_overrides(context)}
+    return Settings(**overrides_from_params(FLOWS[flow], params))
