@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None, *, step: str | None = None, doc: str | N
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ[IN_RAY_JOB] = "1"  # this process is the job: run the step here
     settings = load_settings(args.config, **json.loads(args.overrides))
-    outcome = run_step(step or args.step, args.ds, settings)
+    from cosmo.pipeline.registry import get_step
+
+    spec = get_step(step or args.step)
+    # a step asked for by name runs, even one a flow param switches on
+    outcome = run_step(spec.name, args.ds, settings, params={spec.enabled_by: True} if spec.enabled_by else None)
     print(json.dumps({"step": outcome.step, "ds": outcome.ds, "skipped": outcome.skipped,
                       "seconds": round(outcome.seconds, 1), "outputs": outcome.outputs}, default=str))
     sys.stdout.flush()

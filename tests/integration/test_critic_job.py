@@ -39,7 +39,7 @@ def labelled_day(tmp_path_factory):
     root = tmp_path_factory.mktemp("critic") / "data"
     settings = Settings(storage={"root": str(root)},
                         critic={"epochs": 2, "batch_size": 8, "max_length": 48, "learning_rate": 1e-4})
-    storage = Storage.from_settings(settings)
+    storage = Storage.from_settings(settings, gate=False)  # the fixture's hand-made items
     shop = Shop(products_per_type=4, seed=7)
     storage.write("products", DAY, shop.products)
     storage.write("planted_intentions", DAY, shop.planted_intentions())

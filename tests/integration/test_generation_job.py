@@ -29,11 +29,12 @@ def ray_local():
 @pytest.fixture(scope="module")
 def sampled_day(tmp_path_factory):
     """A small generated shop, ingested and sampled: the job's input."""
-    from tasks.daily_refresh import run_daily_refresh
+    from cosmo.config import Settings
+    from cosmo.pipeline.runner import run_flow
 
     root = tmp_path_factory.mktemp("gen") / "data"
-    run_daily_refresh(DAY, {"storage": {"root": str(root)}, "generator": {"events_per_day": 30_000}},
-                      generate=True, progress=False)
+    run_flow("daily_refresh", DAY, Settings(storage={"root": str(root)}, generator={"events_per_day": 30_000}),
+             params={"generate_sample_data": True}, until="sample")
     return root
 
 
