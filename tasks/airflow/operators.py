@@ -23,6 +23,14 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 RAY_CONNECTION = "cosmo_ray"
 
 
+def _conclude(operator: BaseOperator, context: Any, days: list[str], skipped: dict[str, str]) -> None:
+    """A task whose step skipped on every date is skipped (its assets are not announced); otherwise
+    its asset events name the dates it did work on."""
+    if len(skipped) == len(days):
+        raise AirflowSkipException("; ".join(f"{day}: {reason}" for day, reason in skipped.items()))
+    _announce(operator, context, [d for d in days if d not in skipped])
+
+
 def _announce(operator: BaseOperator, context: Any, days: list[str]) -> None:
     """Asset events carry the dates and the run's config overrides, so the flows they start work on
     the same days with the same settings."""
@@ -56,18 +64,16 @@ class StepOperator(_StepMixin, BaseOperator):
         from cosmo.pipeline.runner import run_step
 
         days, settings, params = self._inputs(context)
-        results, skipped = {}, []
+        results, skipped = {}, {}
         for day in days:
             outcome = run_step(self.step, day, settings, params=params)
             if outcome.skipped:
                 self.log.info("%s for %s skipped: %s", self.step, day, outcome.skipped)
-                skipped.append(f"{day}: {outcome.skipped}")
+                skipped[day] = outcome.skipped
             else:
                 self.log.info("%s for %s done in %.1fs: %s", self.step, day, outcome.seconds, outcome.outputs)
             results[day] = outcome.outputs
-        if len(skipped) == len(days):
-            raise AirflowSkipException("; ".join(skipped))
-        _announce(self, context, [d for d in days if results[d] is not None])
+        _conclude(self, context, days, skipped)
         return results
 
 
@@ -159,10 +165,7 @@ class RayJobOperator(_StepMixin, BaseOperator):
         return self._next(context, state["days"], state["overrides"], results)
 
     def _finish(self, context: Any, days: list[str], results: dict) -> dict:
-        skipped = [f"{d}: {r['skipped']}" for d, r in results.items() if r.get("skipped")]
-        if len(skipped) == len(days):
-            raise AirflowSkipException("; ".join(skipped))
-        _announce(self, context, [d for d in days if not results[d].get("skipped")])
+        _conclude(self, context, days, {d: r["skipped"] for d, r in results.items() if r.get("skipped")})
         return {d: r.get("outputs", {}) for d, r in results.items()}
 
     def on_kill(self) -> None:
