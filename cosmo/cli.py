@@ -67,6 +67,24 @@ def config_show(config: ConfigOption = None,
     console.print(table)
 
 
+def _backends_table(settings: Settings) -> Table:
+    from cosmo.backends import all_backends
+
+    table = Table(title="Backends of this run")
+    for column in ("concern", "backend", "kind", "where", "set by"):
+        table.add_column(column)
+    for backend in all_backends(settings):
+        kind = "[green]embedded[/green]" if backend.embedded else "[cyan]production[/cyan]"
+        table.add_row(backend.concern, backend.name, kind, backend.target, backend.decided_by)
+    return table
+
+
+@config_app.command("backends")
+def config_backends(config: ConfigOption = None) -> None:
+    """Which backend each concern uses (embedded default or production) and which setting decides it."""
+    console.print(_backends_table(_settings(config)))
+
+
 @data_app.command("generate")
 def data_generate(ds: DateOption = "", config: ConfigOption = None,
                   events: Annotated[int | None, typer.Option(help="Events per day.")] = None,
@@ -239,6 +257,7 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
     day = ds or _today()
     started = time.perf_counter()
     params = {"generate_sample_data": generate}
+    console.print(_backends_table(settings))
     try:
         if only:
             outcomes = run_flow(only, day, settings, params=params, on_step=_print_outcome)
@@ -397,7 +416,7 @@ def serve_llm(config: ConfigOption = None,
 @relations_app.command("list")
 def relations_list() -> None:
     """The relation catalogue (paper Table 2) and the seed relations."""
-    from cosmo.knowledge.relations import RELATIONS
+    from cosmo.generation.relations import RELATIONS
 
     table = Table(title="Relations")
     for column in ("relation", "tail type", "search-buy question", "co-buy question", "seed"):
@@ -413,7 +432,7 @@ def relations_patterns(ds: DateOption = "", config: ConfigOption = None,
                        top: Annotated[int, typer.Option(help="Patterns shown per seed relation.")] = 15) -> None:
     """Frequent predicate patterns mined from a day's seed-relation generations, for a person to
     canonicalise into new relations."""
-    from cosmo.knowledge.discovery import mine_patterns
+    from cosmo.generation.discovery import mine_patterns
     from cosmo.storage import Storage
 
     storage = Storage.from_settings(_settings(config))

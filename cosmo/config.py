@@ -54,15 +54,12 @@ class StorageSettings(Section):
 
 
 class SourceSettings(Section):
-    """The behaviour logs the daily refresh ingests."""
+    """The behaviour logs the daily refresh ingests, in the raw layout (the sample shop writes it;
+    ``cosmo data import`` converts the public formats into it)."""
 
-    format: Literal["generated", "esci", "intentionqa", "amazon_m2"] = Field(
-        default="generated",
-        description="Format of the raw logs: our generated shop, or a public format.",
-    )
     uri: str | None = Field(
         default=None,
-        description="Raw logs location; defaults to <storage.root>/../raw/shop for generated data.",
+        description="Raw logs location; defaults to <storage.root>/../raw/shop.",
     )
 
 
@@ -460,6 +457,8 @@ class CriticSettings(Section):
 
 
 class AwsSettings(Section):
+    """AWS clients. Credentials never go here: they come from the standard chain (role, profile, env)."""
+
     region: str | None = Field(default=None, description="AWS region; None: the standard chain.")
     endpoint_url: str | None = Field(
         default=None, description="Override for S3-compatible or local endpoints (tests, MinIO)."
@@ -546,8 +545,20 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
 
     @model_validator(mode="after")
+    def _aws_for_s3(self) -> Settings:
+        """aws.region and aws.endpoint_url reach every S3 path through storage_options (which win)."""
+        uris = (self.storage.root, self.source.uri or "")
+        if any(uri.startswith(("s3://", "s3a://")) for uri in uris):
+            options = self.storage.storage_options
+            if self.aws.endpoint_url:
+                options.setdefault("endpoint_url", self.aws.endpoint_url)
+            if self.aws.region:
+                options.setdefault("client_kwargs", {}).setdefault("region_name", self.aws.region)
+        return self
+
+    @model_validator(mode="after")
     def _default_source_uri(self) -> Settings:
-        if self.source.uri is None and self.source.format == "generated":
+        if self.source.uri is None:
             root = self.storage.root
             self.source.uri = (
                 root.rsplit("/", 1)[0] + "/raw/shop" if "://" in root else str(Path(root).parent / "raw" / "shop")

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from cosmo.catalog import ANNOTATION_QUESTIONS, ANSWERS
 from cosmo.errors import DataError
-from cosmo.knowledge.relations import RELATIONS
+from cosmo.generation.relations import RELATIONS
 
 # One line each, worded for a person who sees the behaviour and the assertion side by side.
 QUESTION_TEXT: dict[str, str] = {

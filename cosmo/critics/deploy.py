@@ -1,5 +1,5 @@
 """Rolling a new critic champion out: a smoke test of the model as scoring loads it (by registry
-alias, through MLflow's pyfunc), and a rollback of the alias when it fails."""
+alias, through MLflow's pyfunc), and a rollback of the alias (cosmo.model_registry) when it fails."""
 
 from __future__ import annotations
 
@@ -52,14 +52,11 @@ def smoke_test(ds: dt.date | str, settings: Settings) -> dict:
     """Load ``models:/<critic.registered_name>@<critic.alias>`` and score real items; on failure move
     the alias back to the version it replaced (its ``previous_champion`` tag) and raise."""
     import mlflow
-    from mlflow import MlflowClient
 
-    from cosmo.tracking import setup_mlflow
+    from cosmo.model_registry import by_alias, roll_back
 
     critic = settings.critic
-    setup_mlflow(settings)
-    client = MlflowClient()
-    current = client.get_model_version_by_alias(critic.registered_name, critic.alias)
+    current = by_alias(settings, critic.registered_name, critic.alias)
     uri = f"models:/{critic.registered_name}@{critic.alias}"
     inputs = smoke_inputs(Storage.from_settings(settings, gate=False), ds)
     try:
@@ -70,13 +67,7 @@ def smoke_test(ds: dt.date | str, settings: Settings) -> dict:
     if not problems:
         log.info("smoke test of %s (version %s) on %d items passed", uri, current.version, len(inputs))
         return {"model_uri": f"models:/{critic.registered_name}/{current.version}", "items": len(inputs)}
-    previous = (current.tags or {}).get("previous_champion")
-    if previous:
-        client.set_registered_model_alias(critic.registered_name, critic.alias, previous)
-        action = f"alias @{critic.alias} moved back to version {previous}"
-    else:
-        client.delete_registered_model_alias(critic.registered_name, critic.alias)
-        action = f"no earlier champion: alias @{critic.alias} removed"
-    client.set_model_version_tag(critic.registered_name, current.version, "smoke_test", "failed: " + "; ".join(problems))
+    why = "smoke test failed: " + "; ".join(problems)
+    action = roll_back(settings, critic.registered_name, critic.alias, why)
     raise SmokeTestFailed(f"smoke test of {critic.registered_name} version {current.version} failed "
                           f"({'; '.join(problems)}); {action}")

@@ -289,20 +289,15 @@ def training_fingerprint(examples: pa.Table, critic: CriticSettings, base_model:
 def champion(settings: Settings) -> CriticVersion:
     """The version ``critic.alias`` points at now, with the tags its training left; a LookupError
     that says where it looked if none does."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from cosmo.tracking import setup_mlflow
+    from cosmo.model_registry import by_alias
 
     critic = settings.critic
-    target = setup_mlflow(settings)
     try:
-        found = MlflowClient().get_model_version_by_alias(critic.registered_name, critic.alias)
-    except MlflowException as exc:
-        raise LookupError(f"no critic registered as models:/{critic.registered_name}@{critic.alias} in {target.uri}: "
-                          f"train one first (cosmo critic train, or train_critic) [{exc.message}]") from None
-    tags = found.tags or {}
-    return CriticVersion(critic.registered_name, str(found.version), critic.alias, found.run_id or tags.get("run_id", ""),
+        found = by_alias(settings, critic.registered_name, critic.alias)
+    except LookupError as exc:
+        raise LookupError(f"{exc}: train one first (cosmo critic train, or train_critic)") from None
+    tags = found.tags
+    return CriticVersion(critic.registered_name, found.version, critic.alias, found.run_id,
                          int(tags.get("train_examples", 0)), int(tags.get("held_out_examples", 0)),
                          trained=False, fingerprint=tags.get("fingerprint"))
 
@@ -314,8 +309,9 @@ def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name
     point the alias at the new version. The version is tagged with its training fingerprint
     (``fingerprint``, where the caller computed it already)."""
     import mlflow
-    from mlflow import MlflowClient
 
+    from cosmo import model_registry
+    from cosmo.model_registry import RegisteredVersion
     from cosmo.tracking import setup_mlflow
 
     critic = settings.critic
@@ -351,19 +347,11 @@ def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name
                     signature=model_signature(), pip_requirements=pip_requirements(),
                     model_config={"device": critic.device, "batch_size": critic.batch_size},
                     registered_model_name=critic.registered_name)
-    version = str(info.registered_model_version)
-    client = MlflowClient()
-    for key, value in {**tags, "run_id": run.info.run_id}.items():
-        client.set_model_version_tag(critic.registered_name, version, key, str(value))
-    alias = None
+    registered = RegisteredVersion(critic.registered_name, str(info.registered_model_version), run.info.run_id)
+    model_registry.tag(settings, registered.name, registered.version, {**tags, "run_id": run.info.run_id})
+    version, alias = registered.version, None
     if critic.promote:
-        try:  # remembered, so a deployment that fails its smoke test can point the alias back
-            previous = client.get_model_version_by_alias(critic.registered_name, critic.alias).version
-            client.set_model_version_tag(critic.registered_name, version, "previous_champion", str(previous))
-        except mlflow.exceptions.MlflowException:
-            pass  # the first champion
-        client.set_registered_model_alias(critic.registered_name, critic.alias, version)
-        alias = critic.alias
+        alias = model_registry.promote(settings, registered, critic.alias).alias
     log.info("registered %s version %s%s: %s", critic.registered_name, version,
              f" as @{alias}" if alias else "", metrics)
     return CriticVersion(critic.registered_name, version, alias, run.info.run_id, train.num_rows,

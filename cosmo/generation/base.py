@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from cosmo.knowledge.prompts import Prompt
+from cosmo.generation.prompts import Prompt
 
 
 @dataclass(frozen=True)

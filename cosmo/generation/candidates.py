@@ -10,8 +10,8 @@ import pyarrow as pa
 
 from cosmo.catalog import KNOWLEDGE_CANDIDATES
 from cosmo.generation.base import Generation
-from cosmo.knowledge.parsing import parse_generation
-from cosmo.knowledge.prompts import PROMPT_VERSION, Prompt, example_tails
+from cosmo.generation.parsing import parse_generation
+from cosmo.generation.prompts import PROMPT_VERSION, Prompt, example_tails
 
 PROMPT_COLUMNS = ("prompt_id", "template_id", "behaviour", "relation", "head", "head_text", "product_id",
                   "product_text", "messages")

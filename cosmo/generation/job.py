@@ -3,21 +3,17 @@
 Runs as the step ``generate_candidates`` (``python -m ray_jobs generate_candidates --ds ...`` on a
 Ray cluster, or in-process on local Ray). Reads ``search_buy_pairs`` and ``co_buy_pairs`` for the date, asks the configured LLM backend
 the configured relations, parses the answers and publishes ``knowledge_candidates``.
-Resumable: finished chunks are kept in a staging area keyed by date and model, so a rerun after
-a crash skips every prompt already generated; a rerun after success is a no-op.
+Resumable (cosmo.staging): finished chunks are staged under the date and the model's run key, so
+a rerun after a crash skips every prompt already generated; a rerun after success is a no-op.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cosmo.catalog import CO_BUY_PAIRS, KNOWLEDGE_CANDIDATES, SEARCH_BUY_PAIRS
 from cosmo.compute import ensure_ray
@@ -26,7 +22,8 @@ from cosmo.generation.base import Generation
 from cosmo.generation.candidates import candidate_rows, prompts_to_table
 from cosmo.generation.prompting import prompts_for_pairs
 from cosmo.models import teacher_model_path
-from cosmo.storage import Storage, as_date, is_data_file, partition_name, write_parquet_atomic
+from cosmo.staging import Staging, digest_of, published, run_key
+from cosmo.storage import Storage, as_date
 
 log = logging.getLogger(__name__)
 
@@ -55,28 +52,9 @@ def model_name(settings: Settings, model_path: str) -> str:
 def model_key(settings: Settings, model_path: str) -> str:
     """Identifies what generated a chunk: backend, model and everything that changes the answers."""
     g = settings.generation
-    spec = json.dumps({"backend": g.backend, "model": model_name(settings, model_path), "few_shot": g.few_shot,
-                       "max_new_tokens": g.max_new_tokens, "temperature": g.temperature, "top_p": g.top_p,
-                       "top_k": g.top_k, "seed": g.seed, "stop": g.stop}, sort_keys=True)
-    return hashlib.sha1(spec.encode()).hexdigest()[:12]
-
-
-def staging_path(storage: Storage, ds, key: str) -> str:
-    return storage.path("_staging", KNOWLEDGE_CANDIDATES.name, partition_name(ds), f"model={key}")
-
-
-def _staged_chunks(storage: Storage, folder: str) -> list[str]:
-    """Finished chunks in the staging folder (files still being written are not data files yet)."""
-    if not storage.fs.exists(folder):
-        return []
-    return [path for path in storage.fs.ls(folder, detail=False) if is_data_file(path)]
-
-
-def _done_prompt_ids(storage: Storage, folder: str) -> set[str]:
-    done: set[str] = set()
-    for path in _staged_chunks(storage, folder):
-        done.update(pq.read_table(path, columns=["prompt_id"], filesystem=storage.fs).column("prompt_id").to_pylist())
-    return done
+    return run_key(backend=g.backend, model=model_name(settings, model_path), few_shot=g.few_shot,
+                   max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+                   seed=g.seed, stop=g.stop)
 
 
 def build_prompt_table(storage: Storage, ds, settings: Settings, model_path: str, *, render: bool = True) -> pa.Table:
@@ -119,14 +97,16 @@ def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
                                render=settings.generation.backend != "transformers")
     if limit is not None:
         table = table.slice(0, limit)
-    digest = hashlib.sha1("\n".join(sorted(table.column("prompt_id").to_pylist())).encode()).hexdigest()[:12]
-    if manifest and manifest.get("metadata", {}).get("model_key") == key and \
-            manifest["metadata"].get("prompt_digest") == digest:
+    digest = digest_of(table.column("prompt_id").to_pylist())
+    # Chunks are staged per model, so a rerun whose prompts changed still reuses the answers it has;
+    # the partition is published per model and prompt set.
+    published_key = run_key(model=key, prompts=digest)
+    if published(storage, KNOWLEDGE_CANDIDATES, ds, published_key):
         log.info("candidates for %s by model %s are already published: nothing to do", ds, key)
         return GenerateResult(storage.partition_uri(KNOWLEDGE_CANDIDATES, ds), table.num_rows, 0, table.num_rows,
                               manifest["rows"], 0, time.perf_counter() - started)
-    folder = staging_path(storage, ds, key)
-    done = _done_prompt_ids(storage, folder)
+    staging = Staging(storage, KNOWLEDGE_CANDIDATES, ds, key)
+    done = staging.values("prompt_id")
     todo = table.filter(pa.compute.invert(pa.compute.is_in(table.column("prompt_id"), pa.array(sorted(done),
                                                                                                pa.string()))))
     log.info("%d prompts for %s: %d already generated, %d to go", table.num_rows, ds, len(done), todo.num_rows)
@@ -139,21 +119,17 @@ def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
             rows = batch.to_pydict()
             generations = [Generation(rows["prompt_id"][i], rows["generation_text"][i], int(rows["output_tokens"][i]),
                                       rows["finish_reason"][i], rows["error"][i]) for i in range(batch.num_rows)]
-            chunk = candidate_rows(rows, generations, model=name, backend=settings.generation.backend,
-                                   sampling_params=params)
-            write_parquet_atomic(storage.fs, f"{folder}/chunk-{uuid.uuid4().hex}.parquet", chunk,
-                                 KNOWLEDGE_CANDIDATES.schema)
+            staging.put(candidate_rows(rows, generations, model=name, backend=settings.generation.backend,
+                                       sampling_params=params))
             tokens += sum(g.output_tokens for g in generations)
             done.update(rows["prompt_id"])
             log.info("generated %d/%d prompts", len(done), table.num_rows)
-    chunks = [pq.read_table(path, filesystem=storage.fs) for path in _staged_chunks(storage, folder)]
-    candidates = pa.concat_tables(chunks) if chunks else KNOWLEDGE_CANDIDATES.schema.empty_table()
+    candidates = staging.read()
     wanted = pa.compute.is_in(candidates.column("prompt_id"), table.column("prompt_id"))
     candidates = candidates.filter(wanted).sort_by([("prompt_id", "ascending"), ("rank", "ascending")])
     uri = storage.write(KNOWLEDGE_CANDIDATES, ds, candidates,
-                        metadata={"model_key": key, "model": name, "prompts": table.num_rows, "prompt_digest": digest,
-                                  "backend": settings.generation.backend})
-    if storage.fs.exists(folder):
-        storage.fs.rm(folder, recursive=True)
+                        metadata={"run_key": published_key, "model_key": key, "model": name,
+                                  "prompts": table.num_rows, "backend": settings.generation.backend})
+    staging.clear()
     return GenerateResult(uri, table.num_rows, todo.num_rows, table.num_rows - todo.num_rows, candidates.num_rows,
                           tokens, time.perf_counter() - started)

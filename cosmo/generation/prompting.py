@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cosmo.config import GenerationSettings
-from cosmo.knowledge.prompts import Prompt, build_prompt
-from cosmo.knowledge.relations import get_relation
+from cosmo.generation.prompts import Prompt, build_prompt
+from cosmo.generation.relations import get_relation
 
 
 def _top(table: pa.Table, column: str, limit: int | None) -> pa.Table:

@@ -28,7 +28,7 @@ import torch
 
 from cosmo.config import GenerationSettings
 from cosmo.generation.base import Generation
-from cosmo.knowledge.prompts import Prompt
+from cosmo.generation.prompts import Prompt
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cosmo.backends import compute
 from cosmo.config import Settings
 from cosmo.errors import CosmoError, StepSkipped
 from cosmo.pipeline.registry import FLOWS, Step, StepOutcome, flow_steps, get_step, upstream
@@ -50,7 +51,7 @@ def run_step(name: str, ds: str, settings: Settings, *, params: dict | None = No
             if not ready:
                 raise NotReady(detail)
             outputs: dict[str, Any] = {"ready": detail}
-        elif step.where == "ray" and settings.ray.address and not os.environ.get(IN_RAY_JOB):
+        elif step.where == "ray" and not compute(settings).embedded and not os.environ.get(IN_RAY_JOB):
             from cosmo.pipeline.ray_jobs import run_job
 
             result = run_job(step.name, ds, settings.model_dump(mode="json"), address=settings.ray.address,

@@ -112,7 +112,7 @@ def generate_candidates(ds: str, settings: Settings) -> Outputs:
 
 def discover_relations(ds: str, settings: Settings) -> Outputs:
     from cosmo.catalog import KNOWLEDGE_CANDIDATES, RELATION_PATTERNS
-    from cosmo.knowledge.discovery import mine_patterns
+    from cosmo.generation.discovery import mine_patterns
 
     storage = Storage.from_settings(settings)
     patterns = mine_patterns(storage.read(KNOWLEDGE_CANDIDATES, ds, columns=["relation", "tail"]))

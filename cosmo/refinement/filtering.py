@@ -19,22 +19,19 @@ dropped per domain and relation.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from cosmo.catalog import FILTERED_CANDIDATES, KNOWLEDGE_CANDIDATES, PRODUCTS
 from cosmo.config import FilterSettings, Settings
 from cosmo.refinement.rules import DROP_REASONS, apply_rules
-from cosmo.storage import Storage, as_date, conform, is_data_file, partition_name, write_parquet_atomic
+from cosmo.staging import Staging, published, run_key
+from cosmo.storage import Storage, as_date, conform
 
 log = logging.getLogger(__name__)
 
@@ -211,21 +208,8 @@ def filter_key(settings: Settings, candidates_run: str | None) -> str:
     from cosmo.models import embedding_model_path, teacher_model_path
 
     decisive = {k: v for k, v in settings.filters.model_dump(mode="json").items() if k not in _SPEED_ONLY}
-    spec = json.dumps({"candidates_run": candidates_run, "teacher": str(teacher_model_path(settings)),
-                       "embedder": str(embedding_model_path(settings)), "filters": decisive}, sort_keys=True)
-    return hashlib.sha1(spec.encode()).hexdigest()[:12]
-
-
-def staging_path(storage: Storage, ds, key: str) -> str:
-    return storage.path("_staging", FILTERED_CANDIDATES.name, partition_name(ds), f"key={key}")
-
-
-def _staged(storage: Storage, folder: str) -> pa.Table:
-    if not storage.fs.exists(folder):
-        return SCORES_SCHEMA.empty_table()
-    paths = [p for p in storage.fs.ls(folder, detail=False) if is_data_file(p)]
-    tables = [pq.read_table(p, filesystem=storage.fs, schema=SCORES_SCHEMA) for p in paths]
-    return pa.concat_tables(tables) if tables else SCORES_SCHEMA.empty_table()
+    return run_key(candidates_run=candidates_run, teacher=str(teacher_model_path(settings)),
+                   embedder=str(embedding_model_path(settings)), filters=decisive)
 
 
 def dropped_counts(table: pa.Table) -> dict[str, int]:
@@ -246,34 +230,26 @@ def run(ds, settings: Settings) -> FilterResult:
         raise FileNotFoundError(f"no knowledge_candidates for {ds} under {storage.root}: run the generation first")
     key = filter_key(settings, source.get("run_id"))
     uri = storage.partition_uri(FILTERED_CANDIDATES, ds)
-    published = storage.manifest(FILTERED_CANDIDATES, ds)
-    if published and published.get("metadata", {}).get("filter_key") == key:
+    done = published(storage, FILTERED_CANDIDATES, ds, key)
+    if done:
         log.info("filtered candidates for %s (key %s) are already published: nothing to do", ds, key)
-        meta = published["metadata"]
-        return FilterResult(uri, published["rows"], meta["kept"], meta["dropped"], 0, meta["scored"],
+        meta = done["metadata"]
+        return FilterResult(uri, done["rows"], meta["kept"], meta["dropped"], 0, meta["scored"],
                             time.perf_counter() - started, meta.get("report", {}))
     candidates = storage.read(KNOWLEDGE_CANDIDATES, ds)
     products = storage.read(PRODUCTS, ds, columns=["product_id", "domain", "product_type"])
-    folder = staging_path(storage, ds, key)
-    staged = _staged(storage, folder)
-
-    def stage(batch: pa.Table) -> None:
-        write_parquet_atomic(storage.fs, f"{folder}/chunk-{uuid.uuid4().hex}.parquet", batch, SCORES_SCHEMA)
-
+    staging = Staging(storage, FILTERED_CANDIDATES, ds, key, schema=SCORES_SCHEMA)
+    staged = staging.read()
     log.info("%d candidates for %s; %d already scored", candidates.num_rows, ds, staged.num_rows)
-    table = filter_table(candidates, products, settings, staged=staged, on_batch=stage)
+    table = filter_table(candidates, products, settings, staged=staged, on_batch=staging.put)
     scored = int(pc.sum(pc.is_valid(table.column("perplexity"))).as_py() or 0)
     kept = int(pc.sum(table.column("kept")).as_py() or 0)
     dropped = dropped_counts(table)
     uri = storage.write(FILTERED_CANDIDATES, ds, table, metadata={  # the gate validates it first
-        "filter_key": key, "candidates_run": source.get("run_id"), "kept": kept, "dropped": dropped,
+        "run_key": key, "candidates_run": source.get("run_id"), "kept": kept, "dropped": dropped,
         "scored": scored, "report": report_locations(storage, ds)})
     report = write_filter_report(storage, ds, table)
-    if storage.fs.exists(folder):
-        storage.fs.rm(folder, recursive=True)
-    day_folder = folder.rsplit("/", 1)[0]
-    if storage.fs.exists(day_folder) and not storage.fs.ls(day_folder):
-        storage.fs.rm(day_folder, recursive=True)
+    staging.clear()
     return FilterResult(uri, table.num_rows, kept, dropped, scored - staged.num_rows, staged.num_rows,
                         time.perf_counter() - started, report)
 

@@ -66,7 +66,7 @@ TOKENS_PER_PASS = FilterSettings.model_fields["perplexity_tokens_per_pass"].defa
 
 def context_for(behaviour: str, relation: str) -> str:
     """The fixed context a tail of this behaviour and relation continues: its answer prefix."""
-    from cosmo.knowledge.relations import RELATIONS
+    from cosmo.generation.relations import RELATIONS
 
     found = RELATIONS.get(relation)
     return found.answer_prefix(behaviour) if found else f"The {relation} of the product is"
@@ -75,7 +75,7 @@ def context_for(behaviour: str, relation: str) -> str:
 def catalogue_contexts() -> list[str]:
     """The context of every behaviour type and relation of the catalogue."""
     from cosmo.catalog import BEHAVIOUR_TYPES
-    from cosmo.knowledge.relations import RELATIONS
+    from cosmo.generation.relations import RELATIONS
 
     return list(dict.fromkeys(r.answer_prefix(b) for b in BEHAVIOUR_TYPES for r in RELATIONS.values()))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cosmo.knowledge.parsing import first_sentence, parse_generation
+from cosmo.generation.parsing import first_sentence, parse_generation
 
 
 @pytest.mark.parametrize(("item", "expected"), [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cosmo.knowledge.discovery import mine_patterns, predicate_pattern
-from cosmo.knowledge.parsing import parse_generation
+from cosmo.generation.discovery import mine_patterns, predicate_pattern
+from cosmo.generation.parsing import parse_generation
 
 PREFIX = "The product is used for 1."
 

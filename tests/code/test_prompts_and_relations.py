@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cosmo.knowledge.prompts import PROMPT_VERSION, TASK, build_prompt, example_tails
-from cosmo.knowledge.relations import CATALOGUE_RELATIONS, RELATIONS, SEED_RELATIONS, TailType, get_relation
+from cosmo.generation.prompts import PROMPT_VERSION, TASK, build_prompt, example_tails
+from cosmo.generation.relations import CATALOGUE_RELATIONS, RELATIONS, SEED_RELATIONS, TailType, get_relation
 
 ALL = sorted(RELATIONS)
 

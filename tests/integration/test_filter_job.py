@@ -41,7 +41,7 @@ GENERIC_HEADS = ["camping", "winter camping", "baby shower gift", "home workout"
 
 
 def candidate_rows() -> list[dict]:
-    from cosmo.knowledge.prompts import PROMPT_VERSION
+    from cosmo.generation.prompts import PROMPT_VERSION
 
     cases = list(CASES) + [(head, "B4" if head in ("hiking", "beach day") else
                             {"camping": "B1", "winter camping": "B2", "baby shower gift": "B3",
@@ -109,7 +109,9 @@ def test_job_filters_resumes_validates_reports_and_reruns_as_a_no_op(ray_local, 
 
     settings = settings_for(day, rows_per_batch=4)
     storage = Storage(str(day))
-    original, calls = filtering.write_parquet_atomic, {"n": 0}
+    from cosmo.staging import Staging
+
+    original, calls = Staging.put, {"n": 0}
 
     def crash_on_second_batch(*args, **kwargs):
         calls["n"] += 1
@@ -117,11 +119,11 @@ def test_job_filters_resumes_validates_reports_and_reruns_as_a_no_op(ray_local, 
             raise RuntimeError("worker lost")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(filtering, "write_parquet_atomic", crash_on_second_batch)
+    monkeypatch.setattr(Staging, "put", crash_on_second_batch)
     with pytest.raises(RuntimeError, match="worker lost"):
         filtering.run(DAY, settings)
     assert not storage.has_partition("filtered_candidates", DAY)
-    monkeypatch.setattr(filtering, "write_parquet_atomic", original)
+    monkeypatch.setattr(Staging, "put", original)
 
     result = filtering.run(DAY, settings)
     survivors = sum(1 for reason in expected_reasons() if reason in (None, "high_perplexity", "paraphrase"))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cosmo.knowledge.prompts import PROMPT_VERSION
+from cosmo.generation.prompts import PROMPT_VERSION
 
 DAY = dt.date(2026, 11, 23)
 pytestmark = pytest.mark.slow
@@ -88,7 +88,7 @@ def test_resume_after_a_crash_skips_finished_chunks(ray_local, sampled_day, monk
     assert resumed.skipped == 4 and resumed.generated_now == 8  # the first chunk (4 prompts) survived
     storage = Storage(str(sampled_day))
     assert len(storage.read("knowledge_candidates", DAY).column("prompt_id").unique()) == 12
-    assert not storage.fs.exists(job.staging_path(storage, DAY, job.model_key(settings, teacher_path)))
+    assert not storage.fs.exists(storage.path("_staging", "knowledge_candidates"))
 
 
 @pytest.fixture(scope="module")

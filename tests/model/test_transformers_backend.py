@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from cosmo.config import GenerationSettings
+from cosmo.generation.prompts import build_prompt
 from cosmo.generation.transformers_backend import TransformersBackend
-from cosmo.knowledge.prompts import build_prompt
 
 PAIRS = [("camping", "Coleman 4 Person Dome Tent"), ("yoga", "Non-Slip Extra-Thick Yoga Mat"),
          ("baby shower gift", "Organic Muslin Swaddle Blanket"), ("winter driving", "Magnetic Windshield Snow Cover"),

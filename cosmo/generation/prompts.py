@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cosmo.knowledge.relations import Relation, get_relation
+from cosmo.generation.relations import Relation, get_relation
 
 PROMPT_VERSION = "fig3-v2"  # v2: in-context examples as chat turns
 

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 import pyarrow as pa
 
 from cosmo.catalog import RELATION_PATTERNS
-from cosmo.knowledge.relations import SEED_RELATIONS
+from cosmo.generation.relations import SEED_RELATIONS
 
 PREPOSITIONS = frozenset(
     ["in", "on", "at", "for", "with", "by", "from", "to", "into", "onto", "of", "about", "during", "under", "over", "between", "through", "without", "around", "near", "inside", "outside", "against", "like", "as"])
