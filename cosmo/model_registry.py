@@ -68,7 +68,8 @@ def _client(settings: Settings):
 
     from cosmo.tracking import setup_mlflow
 
-    return MlflowClient(), setup_mlflow(settings)
+    target = setup_mlflow(settings)  # first: a client made before it would talk to ./mlflow.db
+    return MlflowClient(), target
 
 
 def by_alias(settings: Settings, name: str, alias: str) -> RegisteredVersion:

@@ -32,9 +32,13 @@ def register(settings):
     return make
 
 
-def test_lookup_of_a_missing_alias_says_where_it_looked(settings):
-    with pytest.raises(LookupError, match=f"models:/{NAME}@champion in sqlite:///"):
+def test_lookup_of_a_missing_alias_says_where_it_looked(settings, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # MLflow's own default store is ./mlflow.db: it must never be used
+    with pytest.raises(LookupError, match=f"models:/{NAME}@champion in sqlite:///{tmp_path}/mlflow.db"):
         by_alias(settings, NAME, "champion")
+    assert not (elsewhere / "mlflow.db").exists()
 
 
 def test_first_version_becomes_champion_and_a_worse_one_stays_challenger(settings, register):
