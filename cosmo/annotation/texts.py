@@ -1,7 +1,8 @@
 """How a candidate reads, for people and for models alike: the five questions of the COSMO paper's
-Appendix B, the behaviour as a sentence and the candidate knowledge as a statement. The web page,
-the Label Studio and Ground Truth exports, the LLM judge and the critics all read them here, so
-every tool asks exactly the same thing and a critic scores the text a person judged."""
+Appendix B, the behaviour as a sentence (the one the generation prompts show the LLM) and the
+candidate knowledge as a statement. The web page, the Label Studio and Ground Truth exports, the
+LLM judge and the critics all read them here, so every tool asks exactly the same thing and a
+critic scores the text a person judged."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import pyarrow as pa
 
 from cosmo.catalog import ANNOTATION_QUESTIONS, ANSWERS
 from cosmo.errors import DataError
+from cosmo.generation.prompts import behaviour_text
 from cosmo.generation.relations import RELATIONS
+
+__all__ = ["behaviour_text", "statement_text", "candidate_texts", "QUESTION_TEXT", "TEXT_COLUMNS"]
 
 # One line each, worded for a person who sees the behaviour and the assertion side by side.
 QUESTION_TEXT: dict[str, str] = {
@@ -25,15 +29,6 @@ ANSWER_TEXT: dict[str, str] = {"yes": "Yes", "no": "No", "not_sure": "Not sure"}
 ANSWER_KEYS: dict[str, str] = {"y": "yes", "n": "no", "u": "not_sure"}
 
 assert tuple(QUESTION_TEXT) == ANNOTATION_QUESTIONS and tuple(ANSWER_TEXT) == ANSWERS
-
-
-def behaviour_text(behaviour: str, head_text: str, product_text: str) -> str:
-    """The behaviour as one sentence: what the customer searched and bought, or bought together."""
-    if behaviour == "search_buy":
-        return f'A customer searched for "{head_text}" and bought "{product_text}".'
-    if behaviour == "co_buy":
-        return f'A customer bought "{head_text}" together with "{product_text}".'
-    raise ValueError(f"unknown behaviour {behaviour!r}; expected search_buy or co_buy")
 
 
 def statement_text(behaviour: str, relation: str | None, tail: str) -> str:

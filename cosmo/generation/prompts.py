@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from cosmo.generation.relations import Relation, get_relation
 
-PROMPT_VERSION = "fig3-v2"  # v2: in-context examples as chat turns
+PROMPT_VERSION = "fig3-v3"  # v2: in-context examples as chat turns; v3: the behaviour as annotators read it
 
 TASK = {
     "search_buy": ("You explain the commonsense reasons behind online shopping behaviour. A customer "
@@ -71,10 +71,18 @@ class Prompt:
         return self.messages[-1]["content"]
 
 
-def describe(behaviour: str, head: str, title: str) -> str:
+def behaviour_text(behaviour: str, head_text: str, product_text: str) -> str:
+    """The behaviour as one sentence: what the customer searched and bought, or bought together. The
+    prompts, the annotation tools and the critics all read it (via cosmo.annotation.texts)."""
     if behaviour == "search_buy":
-        return f'Behaviour: A customer searched "{head}" and bought "{title}".'
-    return f'Behaviour: A customer bought "{head}" and "{title}" together.'
+        return f'A customer searched for "{head_text}" and bought "{product_text}".'
+    if behaviour == "co_buy":
+        return f'A customer bought "{head_text}" together with "{product_text}".'
+    raise ValueError(f"unknown behaviour {behaviour!r}; expected search_buy or co_buy")
+
+
+def describe(behaviour: str, head: str, title: str) -> str:
+    return f"Behaviour: {behaviour_text(behaviour, head, title)}"
 
 
 def _example_answer(relation: Relation, answers: dict) -> list[str]:

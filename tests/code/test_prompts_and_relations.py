@@ -28,7 +28,7 @@ def test_search_buy_prompt(relation):
     assert [m["role"] for m in examples] == ["user", "assistant"] * 2  # two examples, each a question and answer
     assert all(m["content"].startswith(RELATIONS[relation].search_buy_answer + " 1. ") for m in examples[1::2])
     assert user["role"] == "user" and assistant["role"] == "assistant"
-    assert user["content"] == ('Behaviour: A customer searched "winter camping" and bought "Mummy Sleeping Bag".\n'
+    assert user["content"] == ('Behaviour: A customer searched for "winter camping" and bought "Mummy Sleeping Bag".\n'
                                f"Question: {RELATIONS[relation].search_buy_question}")
     assert assistant["content"] == f"{RELATIONS[relation].search_buy_answer} 1."
     assert prompt.template_id == f"{PROMPT_VERSION}/search_buy/{relation}/shots=2"
@@ -38,7 +38,7 @@ def test_search_buy_prompt(relation):
 def test_co_buy_prompt_asks_for_the_common_reason(relation):
     prompt = build_prompt("co_buy", relation, "B1", "Hiking Boots", "B2", "Trekking Poles", few_shot=1)
     system, *examples, user, assistant = prompt.messages
-    assert 'bought "Hiking Boots" and "Trekking Poles" together' in user["content"]
+    assert 'bought "Hiking Boots" together with "Trekking Poles"' in user["content"]
     assert "both" in RELATIONS[relation].co_buy_question.lower() or "together" in RELATIONS[relation].co_buy_question
     assert assistant["content"].endswith(" 1.")
     assert "common reason" in system["content"]
