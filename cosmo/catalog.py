@@ -261,6 +261,139 @@ CRITIC_SCORES = Dataset(
     "threshold. critic_model is the registered model version that scored it.",
 )
 
+NODE_TYPES = ("product", "product_type", "query", "intention")
+MERGE_METHODS = ("canonical", "normalisation", "embedding")
+HIERARCHY_METHODS = ("lexical", "cluster")
+
+# The knowledge graph (cosmo.knowledge). Each day's partition holds that day's contribution: the
+# nodes and edges the day's scored candidates touched, with sums and counts, so the graph as of a
+# date is a fold over the partitions up to it and rebuilding a day touches no other day.
+GRAPH_NODES = Dataset(
+    "graph_nodes",
+    _schema(
+        ("node_id", pa.string(), False),
+        ("node_type", pa.string(), False),
+        ("name", pa.string(), False),
+        ("key", pa.string(), False),
+        ("domain", pa.string(), True),
+        ("product_type", pa.string(), True),
+        ("mentions", pa.int64(), False),
+        ("accepted_mentions", pa.int64(), False),
+        ("ds", pa.date32(), False),
+    ),
+    "Knowledge-graph nodes the day's scored candidates touched (product, product_type, query, intention), "
+    "with the candidates mentioning each that day and how many of them the critic kept (a node with any is "
+    "in the graph). node_id is a hash of the type and the canonical key; an intention's name and key are "
+    "those it got on the day it first appeared.",
+)
+
+GRAPH_EDGES = Dataset(
+    "graph_edges",
+    _schema(
+        ("edge_id", pa.string(), False),
+        ("head_id", pa.string(), False),
+        ("relation", pa.string(), False),
+        ("tail_id", pa.string(), False),
+        ("behaviour", pa.string(), False),
+        ("domain", pa.string(), True),
+        ("candidates", pa.int64(), False),
+        ("kept_candidates", pa.int64(), False),
+        ("accepted", pa.bool_(), False),
+        ("plausibility", pa.float64(), False),
+        ("typicality", pa.float64(), False),
+        ("plausibility_sum", pa.float64(), False),
+        ("typicality_sum", pa.float64(), False),
+        ("plausibility_max", pa.float64(), False),
+        ("evidence_pairs", pa.int64(), False),
+        ("evidence_count", pa.int64(), False),
+        ("critic_model", pa.string(), False),
+        ("ds", pa.date32(), False),
+    ),
+    "The day's contribution to each (head, relation, canonical tail) edge: its scored candidates, how many "
+    "the critic kept (accepted: at least one), mean and summed critic scores, the behaviour evidence "
+    "(distinct search-buy or co-buy pairs, and their purchases or co-buy support) and the critic version. "
+    "Edges the critic rejected stay here with accepted false. The lists behind it are in "
+    "graph_edge_evidence.",
+)
+
+GRAPH_EDGE_EVIDENCE = Dataset(
+    "graph_edge_evidence",
+    _schema(
+        ("edge_id", pa.string(), False),
+        ("evidence_products", pa.list_(pa.string()), False),
+        ("tail_forms", pa.list_(pa.string()), False),
+        ("candidate_ids", pa.list_(pa.string()), False),
+        ("models", pa.list_(pa.string()), False),
+        ("prompt_versions", pa.list_(pa.string()), False),
+        ("ds", pa.date32(), False),
+    ),
+    "What each of the day's edges rests on, one row per graph_edges row: the paired products (purchased "
+    "after the query, or co-bought with the head product), the tail's surface forms, the candidates, and the "
+    "generation models and prompt versions.",
+)
+
+GRAPH_TAIL_FORMS = Dataset(
+    "graph_tail_forms",
+    _schema(
+        ("form", pa.string(), False),
+        ("key", pa.string(), False),
+        ("node_id", pa.string(), False),
+        ("canonical", pa.string(), False),
+        ("method", pa.string(), False),
+        ("score", pa.float64(), False),
+        ("count", pa.int64(), False),
+        ("ds", pa.date32(), False),
+    ),
+    "Every surface form of a tail seen that day, the intention node it was merged into and why: method "
+    "canonical (the form names the node), normalisation (same normalised key) or embedding (cosine of the "
+    "keys, in score), with the day's candidate count.",
+)
+
+GRAPH_INTENTION_TYPES = Dataset(
+    "graph_intention_types",
+    _schema(
+        ("intention_id", pa.string(), False),
+        ("product_type_id", pa.string(), False),
+        ("product_type", pa.string(), False),
+        ("domain", pa.string(), True),
+        ("candidates", pa.int64(), False),
+        ("plausibility_sum", pa.float64(), False),
+        ("ds", pa.date32(), False),
+    ),
+    "Which product types carry an intention: the day's critic-kept candidates whose products (the purchased "
+    "product; for co-buy both) are of the type, and their summed plausibility.",
+)
+
+GRAPH_EMBEDDINGS = Dataset(
+    "graph_embeddings",
+    _schema(
+        ("node_id", pa.string(), False),
+        ("key", pa.string(), False),
+        ("embedder", pa.string(), False),
+        ("dims", pa.int32(), False),
+        ("vector", pa.binary(), False),
+        ("ds", pa.date32(), False),
+    ),
+    "Unit embedding (dims float32 values, little-endian bytes) of the key of each intention node created "
+    "that day: later days map new forms onto the nearest node and the hierarchy clusters them, without "
+    "embedding old keys again.",
+)
+
+GRAPH_HIERARCHY = Dataset(
+    "graph_hierarchy",
+    _schema(
+        ("parent_id", pa.string(), False),
+        ("child_id", pa.string(), False),
+        ("method", pa.string(), False),
+        ("score", pa.float64(), False),
+        ("depth", pa.int32(), False),
+        ("ds", pa.date32(), False),
+    ),
+    "The intention hierarchy (coarse -> fine) of the graph as of the day, a snapshot: lexical containment "
+    "(camping -> winter camping) or clustering of the intentions' embeddings (score: the cosine); depth is "
+    "the child's distance from its root.",
+)
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
@@ -278,6 +411,13 @@ DATASETS: dict[str, Dataset] = {
         ANNOTATION_ITEMS,
         ANNOTATION_LABELS,
         CRITIC_SCORES,
+        GRAPH_NODES,
+        GRAPH_EDGES,
+        GRAPH_EDGE_EVIDENCE,
+        GRAPH_TAIL_FORMS,
+        GRAPH_INTENTION_TYPES,
+        GRAPH_EMBEDDINGS,
+        GRAPH_HIERARCHY,
     )
 }
 

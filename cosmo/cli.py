@@ -20,6 +20,7 @@ from cosmo.cli_support import today as _today
 from cosmo.config import Settings, load_settings
 from cosmo.critics.cli import critic_app
 from cosmo.errors import CosmoError
+from cosmo.knowledge.cli import graph_app
 
 app = typer.Typer(help="COSMO: e-commerce commonsense knowledge from shopping behaviour.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -34,6 +35,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(relations_app, name="relations")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(critic_app, name="critic")
+app.add_typer(graph_app, name="graph")
 
 
 
@@ -282,14 +284,18 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
     for name in DATASETS:
         if storage.has_partition(name, day):
             written.add_row(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
-    for step, key in (("report_sampling", "plot"), ("filter_candidates", "report_plot"), ("review_labels", "plot")):
-        if outputs.get(step, {}).get(key):
-            written.add_row(f"{step} plot", "", outputs[step][key])
+    graph_step = next((s for s in ("rebuild_graph", "build_graph") if outputs.get(s, {}).get("report_plot")), None)
+    for step, key in (("report_sampling", "plot"), ("filter_candidates", "report_plot"), ("review_labels", "plot"),
+                      (graph_step, "report_plot"), (graph_step, "report_degrees")):
+        if step and outputs.get(step, {}).get(key):
+            written.add_row(f"{step} {key.removeprefix('report_')}", "", outputs[step][key])
     console.print(written)
     if storage.has_partition("knowledge_candidates", day):
         _print_candidates(storage, day)
     if storage.has_partition("filtered_candidates", day):
         _print_refinement(storage, settings, day, outputs)
+    if graph_step:
+        _print_graph(storage, settings, day, outputs[graph_step])
     _print_timings(outcomes)
     console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
 
@@ -359,6 +365,14 @@ def _print_refinement(storage, settings: Settings, day: str, outputs: dict) -> N
         from cosmo.critics.recovery import measure_recovery, print_recovery
 
         print_recovery(measure_recovery(day, settings), console)
+
+
+def _print_graph(storage, settings: Settings, day: str, outputs: dict) -> None:
+    from cosmo.knowledge.history import graph_as_of
+    from cosmo.knowledge.statistics import graph_statistics, render
+
+    render(console, graph_statistics(graph_as_of(storage, day, detail=False), settings.graph.typical_threshold))
+    console.print(f"knowledge graph report: {outputs.get('report_markdown', '')}")
 
 
 @app.command("generate")

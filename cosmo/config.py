@@ -456,6 +456,50 @@ class CriticSettings(Section):
                                    description="The planted-intention oracle of generated shops (critic.oracle.*).")
 
 
+class GraphSettings(Section):
+    """The knowledge graph built from the scored candidates (paper Tables 1 and 3, Figure 8)."""
+
+    # Measured with all-MiniLM-L6-v2 on the normalised keys. Planted intentions and their queries (34
+    # intentions, 109 keys): across different intentions, of the pairs whose words do not nest (nesting
+    # pairs never merge), the closest are family / winter camping 0.77 and road trip / travel essentials
+    # 0.75; from 0.85 to 0.90 no key of one intention merges with another's and the 34 names stay 34 nodes.
+    # Generated-style tails (IntentionQA's 805 LLM tails, 746 keys): above 0.88 merges are paraphrases
+    # ("charge phone" / "charging phone" 0.94, "jewellery" / "jewelry" 0.93, "making him look attractive" /
+    # "handsome" 0.90); from 0.85 to 0.87 distinct ones appear ("make bracelet" / "worn bracelet" 0.85,
+    # "headphone" / "headset" 0.86), below 0.85 many ("listen music" / "play music" 0.84).
+    merge_similarity: float = Field(
+        default=0.88, gt=0, le=1,
+        description="Two tail keys (normalised forms) whose embedding cosine reaches this are one intention "
+        "node, unless one key's words contain the other's (camping / winter camping: that is the hierarchy).",
+    )
+    typical_threshold: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Edges whose mean typicality is above this count as typical in the statistics.",
+    )
+    # Measured with all-MiniLM-L6-v2 against the planted parents (20 coarse intentions): on the planted
+    # names and queries (116 tails), purity / adjusted Rand 0.82 / 0.525 at 0.40, 0.85 / 0.526 at 0.45,
+    # 0.91 / 0.49 at 0.50, 0.96 / 0.39 at 0.60 (lexical containment alone: 0.99 / 0.20); on a graph built
+    # from them in LLM-style variants (109 matching nodes of 757), 0.81 / 0.50, 0.84 / 0.48, 0.92 / 0.46.
+    hierarchy_cluster_similarity: float = Field(
+        default=0.45, gt=0, le=1,
+        description="Intentions without a lexical parent are clustered (average linkage on the cosine, cut "
+        "where the mean cosine falls below this); a cluster's best-supported member is the others' parent.",
+    )
+    hierarchy_max_cluster_nodes: int = Field(
+        default=4000, ge=2,
+        description="Most intentions clustered (the best supported; clustering is quadratic); the others "
+        "join the nearest cluster parent when their cosine reaches hierarchy_cluster_similarity.",
+    )
+    hierarchy_min_support: int = Field(
+        default=1, ge=1,
+        description="Critic-kept candidates (all days so far) an intention needs to be in the hierarchy.",
+    )
+    embedding_batch_size: int = Field(default=256, ge=1, description="Keys per forward pass of the embedder.")
+    embedding_device: str = Field(default="cpu", description="torch device of the embedder.")
+    threads: int = Field(default=2, ge=1, description="Threads of the assembly engine (DuckDB) and of torch.")
+    memory_limit: str = Field(default="2GB", description="Memory cap of the assembly engine (DuckDB syntax).")
+
+
 class AwsSettings(Section):
     """AWS clients. Credentials never go here: they come from the standard chain (role, profile, env)."""
 
@@ -543,6 +587,7 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     feature_store: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    graph: GraphSettings = Field(default_factory=GraphSettings)
 
     @model_validator(mode="after")
     def _aws_for_s3(self) -> Settings:

@@ -142,6 +142,9 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
 )}
 
 _STEPS = "cosmo.pipeline.steps"
+# One day of the knowledge graph (cosmo.knowledge): written together, graph_edges last.
+GRAPH_DATASETS = ("graph_nodes", "graph_edge_evidence", "graph_tail_forms", "graph_intention_types",
+                  "graph_embeddings", "graph_hierarchy", "graph_edges")
 
 STEPS: tuple[Step, ...] = (
     # -- daily refresh ---------------------------------------------------------------------------------
@@ -180,6 +183,13 @@ STEPS: tuple[Step, ...] = (
          "Score the kept candidates with the critic at the registry alias; skipped until a critic exists.",
          reads=("filtered_candidates", CRITIC_CHAMPION), writes=("critic_scores",), where="ray",
          timeout_minutes=4 * 60),
+    Step("build_graph", "daily_refresh", f"{_STEPS}:build_graph",
+         "Add the day to the knowledge graph (paper Table 1, Fig. 8): edges the critic keeps with their "
+         "evidence and provenance, near-duplicate tails merged into intention nodes, the intention hierarchy, "
+         "statistics and plots; every table checked (suites, references) before any commits. Skipped until "
+         "the day has critic scores.",
+         reads=("filtered_candidates", "critic_scores", "search_buy_pairs", "co_buy_pairs", "products"),
+         writes=GRAPH_DATASETS, after=("score_candidates",), timeout_minutes=60),
     # -- annotation ------------------------------------------------------------------------------------
     Step("select_for_annotation", "annotation", f"{_STEPS}:select_for_annotation",
          "Weighted, stratified sample of kept candidates (paper 3.3.2) with a 5% audit, exported as Label "
@@ -214,6 +224,10 @@ STEPS: tuple[Step, ...] = (
          "Score the latest filtered day with the new champion, so today's scores come from it.",
          reads=("filtered_candidates", CRITIC_CHAMPION), writes=("critic_scores",), where="ray",
          after=("smoke_test_critic",), timeout_minutes=4 * 60),
+    Step("rebuild_graph", "deploy", f"{_STEPS}:rebuild_graph",
+         "Rebuild the rescored day's part of the knowledge graph from the new champion's scores.",
+         reads=("filtered_candidates", "critic_scores", "search_buy_pairs", "co_buy_pairs", "products"),
+         writes=GRAPH_DATASETS, after=("rescore_candidates",), timeout_minutes=60),
 )
 
 STEP_BY_NAME: dict[str, Step] = {step.name: step for step in STEPS}

@@ -149,6 +149,12 @@ def score_candidates(ds: str, settings: Settings) -> Outputs:
             "kept": result.kept}
 
 
+def build_graph(ds: str, settings: Settings) -> Outputs:
+    from cosmo.knowledge.build import build_graph as build
+
+    return build(Storage.from_settings(settings), ds, settings)
+
+
 # -- annotation -----------------------------------------------------------------------------------
 
 def select_for_annotation(ds: str, settings: Settings) -> Outputs:
@@ -255,3 +261,14 @@ def rescore_candidates(ds: str, settings: Settings) -> Outputs:
     if not days:
         raise StepSkipped(f"no filtered candidates up to {as_date(ds)} to score")
     return score_candidates(days[-1].isoformat(), settings)
+
+
+def rebuild_graph(ds: str, settings: Settings) -> Outputs:
+    """Rebuild the graph of the day ``rescore_candidates`` scored: the latest scored day up to ``ds``."""
+    from cosmo.catalog import CRITIC_SCORES
+
+    storage = Storage.from_settings(settings, gate=False)
+    days = [d for d in storage.list_partitions(CRITIC_SCORES) if d <= as_date(ds)]
+    if not days:
+        raise StepSkipped(f"no critic scores up to {as_date(ds)} to build a graph from")
+    return build_graph(days[-1].isoformat(), settings)

@@ -119,3 +119,14 @@ def test_no_two_packages_import_each_other():
 def test_refinement_modules_do_not_import_each_other():
     report = _imports(REPO / "cosmo" / "refinement" / "report.py")
     assert "cosmo.refinement.filtering" not in report
+
+
+def test_the_graph_steps_declare_every_graph_dataset():
+    from cosmo.catalog import DATASETS
+    from cosmo.pipeline.registry import GRAPH_DATASETS, get_step
+
+    graph = {name for name in DATASETS if name.startswith("graph_")}
+    assert set(GRAPH_DATASETS) == graph
+    assert GRAPH_DATASETS[-1] == "graph_edges"  # written last: it marks the day as built
+    for step in ("build_graph", "rebuild_graph"):
+        assert set(get_step(step).writes) == graph

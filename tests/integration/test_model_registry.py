@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from cosmo.model_registry import CHALLENGER, PromotionRule, RegisteredVersion, by_alias, promote, roll_back, tag
+from cosmo.model_registry import (
+    CHALLENGER,
+    PromotionRule,
+    RegisteredVersion,
+    by_alias,
+    promote,
+    roll_back,
+    tag,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Add type hints")
 NAME = "cosmo-test-model"

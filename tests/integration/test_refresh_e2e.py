@@ -34,6 +34,8 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     assert (data / "reports" / "candidate_filtering" / f"ds={DAY}" / "filtering.png").stat().st_size > 10_000
     assert "Candidate filtering by relation" in first.output
     assert "Recovery of planted intentions" in first.output and "critic models:/cosmo-critic/" in first.output
+    assert f"Knowledge graph as of {DAY}" in first.output  # built by the deploy flow from the champion's scores
+    assert (tmp_path / "data" / "reports" / "knowledge_graph" / f"ds={DAY}" / "graph.png").stat().st_size > 10_000
     from cosmo.storage import Storage
 
     storage = Storage(str(data))
