@@ -107,9 +107,8 @@ def promote(settings: Settings, version: RegisteredVersion, alias: str, *, rule:
         tag(settings, version.name, version.version, {"promotion": f"held back: {reason}"})
         log.warning("%s stays @%s, not @%s: %s", version.uri, CHALLENGER, alias, reason)
         return Promotion(version, False, alias, reason, previous)
-    if previous is not None:
-        tag(settings, version.name, version.version, {PREVIOUS_CHAMPION_TAG: previous})
-    tag(settings, version.name, version.version, {"promotion": reason})
+    tag(settings, version.name, version.version,
+        {"promotion": reason, **({PREVIOUS_CHAMPION_TAG: previous} if previous is not None else {})})
     client.set_registered_model_alias(version.name, alias, version.version)
     log.info("%s is now @%s (%s)", version.uri, alias, reason)
     return Promotion(version, True, alias, reason, previous)

@@ -92,7 +92,6 @@ def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
     model_path = str(teacher_model_path(settings))
     key = model_key(settings, model_path)
     name = model_name(settings, model_path)
-    manifest = storage.manifest(KNOWLEDGE_CANDIDATES, ds)
     table = build_prompt_table(storage, ds, settings, model_path,
                                render=settings.generation.backend != "transformers")
     if limit is not None:
@@ -101,7 +100,8 @@ def run(ds, settings: Settings, *, limit: int | None = None) -> GenerateResult:
     # Chunks are staged per model, so a rerun whose prompts changed still reuses the answers it has;
     # the partition is published per model and prompt set.
     published_key = run_key(model=key, prompts=digest)
-    if published(storage, KNOWLEDGE_CANDIDATES, ds, published_key):
+    manifest = published(storage, KNOWLEDGE_CANDIDATES, ds, published_key)
+    if manifest:
         log.info("candidates for %s by model %s are already published: nothing to do", ds, key)
         return GenerateResult(storage.partition_uri(KNOWLEDGE_CANDIDATES, ds), table.num_rows, 0, table.num_rows,
                               manifest["rows"], 0, time.perf_counter() - started)

@@ -252,23 +252,19 @@ def smoke_test_critic(ds: str, settings: Settings) -> Outputs:
     return smoke_test(ds, settings)
 
 
+def _latest_day(settings: Settings, dataset: str, ds: str, purpose: str) -> str:
+    """The latest committed day of ``dataset`` up to ``ds``; the step is skipped when there is none."""
+    days = [d for d in Storage.from_settings(settings, gate=False).list_partitions(dataset) if d <= as_date(ds)]
+    if not days:
+        raise StepSkipped(f"no {dataset.replace('_', ' ')} up to {as_date(ds)} {purpose}")
+    return days[-1].isoformat()
+
+
 def rescore_candidates(ds: str, settings: Settings) -> Outputs:
     """Score the latest day up to ``ds`` that has filtered candidates, with the champion."""
-    from cosmo.catalog import FILTERED_CANDIDATES
-
-    storage = Storage.from_settings(settings, gate=False)
-    days = [d for d in storage.list_partitions(FILTERED_CANDIDATES) if d <= as_date(ds)]
-    if not days:
-        raise StepSkipped(f"no filtered candidates up to {as_date(ds)} to score")
-    return score_candidates(days[-1].isoformat(), settings)
+    return score_candidates(_latest_day(settings, "filtered_candidates", ds, "to score"), settings)
 
 
 def rebuild_graph(ds: str, settings: Settings) -> Outputs:
     """Rebuild the graph of the day ``rescore_candidates`` scored: the latest scored day up to ``ds``."""
-    from cosmo.catalog import CRITIC_SCORES
-
-    storage = Storage.from_settings(settings, gate=False)
-    days = [d for d in storage.list_partitions(CRITIC_SCORES) if d <= as_date(ds)]
-    if not days:
-        raise StepSkipped(f"no critic scores up to {as_date(ds)} to build a graph from")
-    return build_graph(days[-1].isoformat(), settings)
+    return build_graph(_latest_day(settings, "critic_scores", ds, "to build a graph from"), settings)
