@@ -394,6 +394,34 @@ GRAPH_HIERARCHY = Dataset(
     "the child's distance from its root.",
 )
 
+# COSMO-LM's instruction data (cosmo.lm, paper 3.4).
+INSTRUCTION_TASKS = ("generation", "plausibility", "typicality", "co_purchase", "search_relevance")
+INSTRUCTION_SPLITS = ("train", "held_out")
+
+LM_INSTRUCTIONS = Dataset(
+    "lm_instructions",
+    _schema(
+        ("instruction_id", pa.string(), False),
+        ("task", pa.string(), False),
+        ("template_id", pa.string(), False),
+        ("system", pa.string(), False),
+        ("prompt", pa.string(), False),
+        ("target", pa.string(), False),
+        ("behaviour", pa.string(), False),
+        ("pair_key", pa.string(), False),
+        ("domain", pa.string(), True),
+        ("relation", pa.string(), True),
+        ("split", pa.string(), False),
+        ("source", pa.string(), False),
+        ("source_ids", pa.list_(pa.string()), False),
+    ),
+    "Instructions for COSMO-LM, one per example of the five tasks (typical-tail generation, plausibility, "
+    "typicality, co-purchase and search-relevance prediction): the system and user message (prompt, in one "
+    "of several verbalisation templates) and the expected answer (target). pair_key names the behaviour pair "
+    "(search: query and product title; co-buy: the two titles); split holds out whole pairs. source is the "
+    "dataset the example came from and source_ids its rows (label ids, product ids, query and product).",
+)
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
@@ -411,6 +439,7 @@ DATASETS: dict[str, Dataset] = {
         ANNOTATION_ITEMS,
         ANNOTATION_LABELS,
         CRITIC_SCORES,
+        LM_INSTRUCTIONS,
         GRAPH_NODES,
         GRAPH_EDGES,
         GRAPH_EDGE_EVIDENCE,

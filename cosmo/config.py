@@ -500,6 +500,98 @@ class GraphSettings(Section):
     memory_limit: str = Field(default="2GB", description="Memory cap of the assembly engine (DuckDB syntax).")
 
 
+class LmSettings(Section):
+    """COSMO-LM (paper 3.4): instruction data from the labels and behaviours, and the fine-tuned student.
+
+    The embedded default LoRA-tunes SmolLM2-135M-Instruct on CPU within the daily job's budget; a 7B-13B
+    model on GPUs is the same code with base_model, device, dtype and gradient_checkpointing set (and
+    lora_layer_share 1)."""
+
+    # -- instruction data --------------------------------------------------------------------------------
+    tasks: list[Literal["generation", "plausibility", "typicality", "co_purchase",
+                        "search_relevance"]] = Field(
+        default_factory=lambda: ["generation", "plausibility", "typicality", "co_purchase",
+                                 "search_relevance"],
+        description="Instruction tasks built each day.",
+    )
+    held_out_share: float = Field(
+        default=0.2, ge=0, lt=1,
+        description="Share of behaviour pairs (by a hash of the pair key) whose instructions are held out "
+        "for evaluation: a pair is wholly in training or wholly held out.",
+    )
+    seed: int = Field(default=0,
+                      description="Seed of template choice, the held-out split, negatives and samples.")
+    max_examples_per_task: int | None = Field(
+        default=200, ge=1,
+        description="Most instructions per task per day (a hash-stable sample; None: all). Bounds the tasks "
+        "drawn from large tables (co-buy pairs, relevance judgements).",
+    )
+    negatives_per_positive: int = Field(
+        default=1, ge=1, description="Random product pairs (never a co-buy pair) per real co-buy pair.",
+    )
+    max_typical_tails: int = Field(
+        default=5, ge=1, description="Most typical tails listed in one generation target.",
+    )
+    # -- fine-tuning --------------------------------------------------------------------------------------
+    base_model: str | None = Field(
+        default=None,
+        description="Causal LM folder the student starts from; None: the teacher (models.teacher_path or the "
+        "packaged SmolLM2-135M-Instruct).",
+    )
+    method: Literal["lora", "full"] = Field(default="lora", description="LoRA adapters, or full fine-tuning.")
+    lora_rank: int = Field(default=16, ge=1, description="LoRA rank r.")
+    lora_alpha: int = Field(default=32, ge=1,
+                            description="LoRA scaling alpha (the update is scaled by alpha / r).")
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    lora_target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        description="Module names that get LoRA adapters (Llama-style attention projections by default).",
+    )
+    # Backpropagating only through the top layers is what makes the CPU fine-tune fit the daily budget
+    # (benchmarks/bench_lm.py measures it).
+    lora_layer_share: float = Field(
+        default=0.5, gt=0, le=1,
+        description="LoRA on the top share of the decoder layers only: backpropagation then stops at the "
+        "lowest adapted layer (1: every layer, the usual choice on GPUs).",
+    )
+    learning_rate: float = Field(
+        default=3e-4, gt=0, description="Peak learning rate (LoRA; full fine-tuning wants about 2e-5).",
+    )
+    epochs: int = Field(default=1, ge=1, description="Passes over the training instructions.")
+    max_length: int = Field(
+        default=256, ge=16,
+        description="Most tokens of prompt plus target; longer instructions are left out.",
+    )
+    batch_size: int = Field(default=8, ge=1, description="Instructions per device per forward pass.")
+    gradient_accumulation: int = Field(default=1, ge=1, description="Forward passes per optimiser step.")
+    warmup_share: float = Field(default=0.05, ge=0, lt=1,
+                                description="Share of steps with a rising learning rate.")
+    weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
+    max_train_instructions: int | None = Field(
+        default=320, ge=1,
+        description="Most training instructions per run, taken evenly across tasks by a hash-stable order "
+        "(None: all): bounds the fine-tune's time on CPU.",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto",
+        description="Weights of the base model (full fine-tuning keeps float32 weights and computes in this "
+        "dtype). auto: bfloat16 on GPUs and on CPUs that compute in it natively, float32 elsewhere.",
+    )
+    device: str = Field(default="cpu",
+                        description="torch device: cpu, cuda, or auto (cuda where there is one).")
+    gradient_checkpointing: bool = Field(
+        default=False, description="Recompute activations in the backward pass (large models on GPUs).",
+    )
+    checkpoint_every: int = Field(
+        default=10, ge=1,
+        description="Optimiser steps between checkpoints (adapter or weights, optimiser, scheduler, step), "
+        "kept in the store's staging folder so a restarted run continues from the latest.",
+    )
+    registered_name: str = Field(default="cosmo-lm", description="MLflow registered model name.")
+    alias: str = Field(default="champion", description="Registry alias consumers load.")
+    experiment: str = Field(default="cosmo-lm", description="MLflow experiment of the fine-tuning runs.")
+
+
 class AwsSettings(Section):
     """AWS clients. Credentials never go here: they come from the standard chain (role, profile, env)."""
 
@@ -581,6 +673,7 @@ class Settings(BaseSettings):
     filters: FilterSettings = Field(default_factory=FilterSettings)
     annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
     critic: CriticSettings = Field(default_factory=CriticSettings)
+    lm: LmSettings = Field(default_factory=LmSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
