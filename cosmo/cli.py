@@ -21,6 +21,7 @@ from cosmo.config import Settings, load_settings
 from cosmo.critics.cli import critic_app
 from cosmo.errors import CosmoError
 from cosmo.knowledge.cli import graph_app
+from cosmo.lm.cli import lm_app
 
 app = typer.Typer(help="COSMO: e-commerce commonsense knowledge from shopping behaviour.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -36,6 +37,7 @@ app.add_typer(relations_app, name="relations")
 app.add_typer(annotate_app, name="annotate")
 app.add_typer(critic_app, name="critic")
 app.add_typer(graph_app, name="graph")
+app.add_typer(lm_app, name="lm")
 
 
 
@@ -296,6 +298,10 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
         _print_refinement(storage, settings, day, outputs)
     if graph_step:
         _print_graph(storage, settings, day, outputs[graph_step])
+    if outputs.get("evaluate_student", {}).get("challenger_metrics"):
+        from cosmo.lm.cli import print_evaluation
+
+        print_evaluation(outputs["evaluate_student"], day)
     _print_timings(outcomes)
     console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
 
@@ -378,15 +384,17 @@ def _print_graph(storage, settings: Settings, day: str, outputs: dict) -> None:
 @app.command("generate")
 def generate(ds: DateOption = "", config: ConfigOption = None,
              limit: Annotated[int | None, typer.Option(help="Only the first N prompts (smoke runs).")] = None) -> None:
-    """Generate knowledge candidates for a date's sampled pairs (the Ray job, on local Ray)."""
+    """Generate knowledge candidates for a date's sampled pairs (the Ray job, on local Ray), with the
+    COSMO-LM champion or the teacher as generation.model says."""
     from cosmo.generation.job import run
+    from cosmo.lm.expansion import champion_generator
 
     settings = _settings(config)
     try:
-        result = run(ds or _today(), settings, limit=limit)
-    except (CosmoError, FileNotFoundError) as error:
+        result = run(ds or _today(), settings, limit=limit, generator=champion_generator(settings))
+    except (CosmoError, FileNotFoundError, LookupError) as error:
         _fail(error)
-    console.print(f"[green]{result.candidates:,} candidates[/green] from {result.prompts:,} prompts "
+    console.print(f"[green]{result.candidates:,} candidates[/green] by {result.model} from {result.prompts:,} prompts "
                   f"({result.generated_now:,} generated now, {result.skipped:,} already done) at {result.uri}; "
                   f"{result.tokens_per_second:.1f} output tokens/s")
 

@@ -229,6 +229,12 @@ class GenerationSettings(Section):
     backend: Literal["transformers", "vllm", "http"] = Field(
         default="transformers", description="LLM backend: transformers (CPU/GPU), vllm (Ray Data LLM), http."
     )
+    model: Literal["auto", "teacher", "student"] = Field(
+        default="auto",
+        description="Which model generates: auto (the COSMO-LM champion, lm.registered_name@lm.alias, once one "
+        "is registered, else the teacher), teacher (always models.teacher_path), student (the champion; an "
+        "error when there is none).",
+    )
     relations: list[str] = Field(
         default_factory=lambda: ["USED_FOR_FUNC", "USED_FOR_EVE", "USED_FOR_AUD", "capableOf"],
         description="Relations asked for each behaviour pair (names from the relation catalogue); a seed "
@@ -557,7 +563,7 @@ class LmSettings(Section):
     learning_rate: float = Field(
         default=3e-4, gt=0, description="Peak learning rate (LoRA; full fine-tuning wants about 2e-5).",
     )
-    epochs: int = Field(default=1, ge=1, description="Passes over the training instructions.")
+    epochs: int = Field(default=2, ge=1, description="Passes over the training instructions.")
     max_length: int = Field(
         default=256, ge=16,
         description="Most tokens of prompt plus target; longer instructions are left out.",
@@ -568,7 +574,7 @@ class LmSettings(Section):
                                 description="Share of steps with a rising learning rate.")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
     max_train_instructions: int | None = Field(
-        default=320, ge=1,
+        default=640, ge=1,
         description="Most training instructions per run, taken evenly across tasks by a hash-stable order "
         "(None: all): bounds the fine-tune's time on CPU.",
     )
@@ -590,6 +596,26 @@ class LmSettings(Section):
     registered_name: str = Field(default="cosmo-lm", description="MLflow registered model name.")
     alias: str = Field(default="champion", description="Registry alias consumers load.")
     experiment: str = Field(default="cosmo-lm", description="MLflow experiment of the fine-tuning runs.")
+    # -- evaluation and promotion -------------------------------------------------------------------------
+    eval_max_behaviours: int | None = Field(
+        default=48, ge=1,
+        description="Most held-out (behaviour pair, relation) prompts each model lists tails for in the evaluation "
+        "(a hash-stable choice; None: all).",
+    )
+    eval_max_per_task: int | None = Field(
+        default=60, ge=1, description="Most held-out instructions per task in the evaluation (None: all).",
+    )
+    eval_max_new_tokens: int = Field(default=40, ge=4, description="Most tokens a model lists tails in.")
+    promotion_tolerance: float = Field(
+        default=0.01, ge=0,
+        description="The challenger becomes the champion when its evaluation score is at most this much below "
+        "the champion's (both measured in one run on the same held-out data).",
+    )
+    served_model: str | None = Field(
+        default=None,
+        description="Model name the HTTP generation backend asks for when COSMO-LM generates (e.g. NAME of a "
+        "vLLM server started with --lora-modules NAME=ADAPTER); None: registered_name.",
+    )
 
 
 class AwsSettings(Section):

@@ -1,9 +1,10 @@
-"""The interface every LLM backend implements, and what a generation records."""
+"""The interface every LLM backend implements, what a generation records, and which model generates."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Literal, Protocol
 
 from cosmo.generation.prompts import Prompt
 
@@ -25,3 +26,34 @@ class Backend(Protocol):
     model_id: str
 
     def generate(self, prompts: list[Prompt]) -> list[Generation]: ...
+
+
+PromptStyle = Literal["fig3", "instruction"]
+
+
+@dataclass(frozen=True)
+class GeneratorModel:
+    """What generates a day's candidates: the teacher with the Fig. 3 prompts, or COSMO-LM with the
+    instruction prompts it was trained on.
+
+    ``path`` is a local transformers folder: the model the transformers backend loads (for a LoRA
+    student, the merged weights), the model vLLM serves (for a LoRA student, the base), and in
+    every case the tokenizer that renders the prompts. ``adapter`` is a LoRA adapter folder vLLM
+    applies per request (rank ``lora_rank``); ``served_name`` is the model the HTTP backend asks
+    for. ``name`` is the provenance candidates record."""
+
+    path: str
+    name: str
+    prompt_style: PromptStyle = "fig3"
+    adapter: str | None = None
+    lora_rank: int | None = None
+    served_name: str | None = None
+
+    @classmethod
+    def teacher(cls, path: str | Path) -> GeneratorModel:
+        return cls(path=str(path), name=str(path))
+
+
+def as_generator(model: str | Path | GeneratorModel) -> GeneratorModel:
+    """A generator as given, or the teacher at a model folder (what callers passed before)."""
+    return model if isinstance(model, GeneratorModel) else GeneratorModel.teacher(model)

@@ -11,7 +11,7 @@ import pyarrow as pa
 from cosmo.catalog import KNOWLEDGE_CANDIDATES
 from cosmo.generation.base import Generation
 from cosmo.generation.parsing import parse_generation
-from cosmo.generation.prompts import PROMPT_VERSION, Prompt, example_tails
+from cosmo.generation.prompts import Prompt, example_tails, prompt_version
 
 PROMPT_COLUMNS = ("prompt_id", "template_id", "behaviour", "relation", "head", "head_text", "product_id",
                   "product_text", "messages")
@@ -79,7 +79,7 @@ def candidate_rows(prompt_rows: dict, generations: list[Generation], *, model: s
             columns["output_tokens"].append(generation.output_tokens)
             columns["model"].append(model)
             columns["backend"].append(backend)
-            columns["prompt_version"].append(PROMPT_VERSION)
+            columns["prompt_version"].append(prompt_version(str(prompt_rows["template_id"][i])))
             columns["template_id"].append(str(prompt_rows["template_id"][i]))
             columns["sampling_params"].append(params)
             columns["generated_at"].append(now)

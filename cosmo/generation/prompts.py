@@ -9,8 +9,14 @@ models continue. Examples written inside one user message were mostly copied by 
 SmolLM2-135M: on an 80-prompt day, 129 of the parsed tails repeated an example answer and 34 were
 new; as chat turns, 46 and 183.
 
-Templates are versioned: every candidate records ``PROMPT_VERSION``. Prompts of one template
-share everything up to the behaviour, which backends exploit to compute that prefix once.
+COSMO-LM, the instruction-tuned student (cosmo.lm), is asked as it was trained: the generation
+system message, the behaviour sentence and the question in one user message, no examples, and
+the partial answer "1." (:func:`build_instruction_prompt`); cosmo.lm.templates renders its
+training instructions from the same constants.
+
+Templates are versioned: every candidate records the version of the prompt that asked it
+(``PROMPT_VERSION`` or ``INSTRUCTION_VERSION``, the first part of its template id). Prompts of one
+template share everything up to the behaviour, which backends exploit to compute that prefix once.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ from dataclasses import dataclass
 from cosmo.generation.relations import Relation, get_relation
 
 PROMPT_VERSION = "fig3-v3"  # v2: in-context examples as chat turns; v3: the behaviour as annotators read it
+INSTRUCTION_VERSION = "instruction-v1"
+
+# The student's generation task, shared with its training data (cosmo.lm.templates).
+GENERATION_SYSTEM = "You explain why customers shop as they do. Answer with a numbered list of short phrases."
+GENERATION_QUESTION = "Question: {question}"
 
 TASK = {
     "search_buy": ("You explain the commonsense reasons behind online shopping behaviour. A customer "
@@ -106,7 +117,7 @@ def build_prompt(behaviour: str, relation_name: str, head: str, head_title: str,
     if behaviour not in TASK:
         raise ValueError(f"unknown behaviour type {behaviour!r}; expected search_buy or co_buy")
     relation = get_relation(relation_name)
-    question = f"Question: {relation.question(behaviour)}"
+    question = GENERATION_QUESTION.format(question=relation.question(behaviour))
     messages = [{"role": "system", "content": TASK[behaviour]}]
     for first, second, answers in EXAMPLES[behaviour][:few_shot]:
         items = "\n".join(f"{i}. {a}" for i, a in enumerate(_example_answer(relation, answers), start=1))
@@ -114,13 +125,41 @@ def build_prompt(behaviour: str, relation_name: str, head: str, head_title: str,
                      {"role": "assistant", "content": f"{relation.answer_prefix(behaviour)} {items}"}]
     messages += [{"role": "user", "content": f"{describe(behaviour, head_title, product_title)}\n{question}"},
                  {"role": "assistant", "content": f"{relation.answer_prefix(behaviour)} 1."}]
-    tid = template_id(behaviour, relation_name, few_shot)
+    return _prompt(template_id(behaviour, relation_name, few_shot), behaviour, relation_name, head, product_id,
+                   messages)
+
+
+def instruction_template_id(behaviour: str, relation: str) -> str:
+    return f"{INSTRUCTION_VERSION}/{behaviour}/{relation}"
+
+
+def build_instruction_prompt(behaviour: str, relation_name: str, head: str, head_title: str, product_id: str,
+                             product_title: str) -> Prompt:
+    """One prompt for COSMO-LM, worded as its generation instructions: no examples, and the list
+    opened with "1." so the answer parses like the teacher's."""
+    if behaviour not in TASK:
+        raise ValueError(f"unknown behaviour type {behaviour!r}; expected search_buy or co_buy")
+    relation = get_relation(relation_name)
+    question = GENERATION_QUESTION.format(question=relation.question(behaviour))
+    messages = [{"role": "system", "content": GENERATION_SYSTEM},
+                {"role": "user", "content": f"{behaviour_text(behaviour, head_title, product_title)}\n{question}"},
+                {"role": "assistant", "content": "1."}]
+    return _prompt(instruction_template_id(behaviour, relation_name), behaviour, relation_name, head, product_id,
+                   messages)
+
+
+def prompt_version(template: str) -> str:
+    """The prompt version of a template id (its first part)."""
+    return template.split("/", 1)[0]
+
+
+def _prompt(tid: str, behaviour: str, relation: str, head: str, product_id: str, messages: list[dict]) -> Prompt:
     key = "|".join((tid, head, product_id))
     return Prompt(
         prompt_id=hashlib.sha1(key.encode()).hexdigest()[:16],
         template_id=tid,
         behaviour=behaviour,
-        relation=relation_name,
+        relation=relation,
         head=head,
         product_id=product_id,
         messages=tuple(messages),

@@ -7,6 +7,10 @@
 Rows carry the prompt columns of :func:`cosmo.generation.candidates.prompts_to_table` plus the
 rendered ``prompt_text``; each backend adds ``generation_text``, ``output_tokens``,
 ``finish_reason`` and ``error``. One bad row never kills a batch: it comes back with an error.
+
+What generates is a :class:`~cosmo.generation.base.GeneratorModel` (a plain model folder is the
+teacher at that path): the transformers backend loads its ``path``; vLLM serves ``path`` and, for
+a LoRA student, applies its ``adapter`` per row; the HTTP backend asks for its ``served_name``.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from cosmo.config import GenerationSettings
-from cosmo.generation.base import Generation
+from cosmo.generation.base import Generation, GeneratorModel, as_generator
 from cosmo.generation.candidates import PROMPT_COLUMNS
 
 ROW_COLUMNS = (*PROMPT_COLUMNS, "prompt_text")  # what a processor's output row carries on
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM accepts as max_lora_rank
 log = logging.getLogger(__name__)
 
 
@@ -66,16 +71,37 @@ def sampling_params(settings: GenerationSettings) -> dict[str, Any]:
     return params
 
 
-def vllm_config(model_path: str, settings: GenerationSettings):
+def max_lora_rank(rank: int) -> int:
+    """The smallest rank vLLM accepts as ``max_lora_rank`` that holds an adapter of ``rank``."""
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= rank:
+            return allowed
+    raise ValueError(f"LoRA rank {rank} is above vLLM's largest max_lora_rank {VLLM_LORA_RANKS[-1]}")
+
+
+def vllm_engine_kwargs(settings: GenerationSettings, model: str | GeneratorModel | None = None) -> dict[str, Any]:
+    """vLLM's engine arguments; with LoRA enabled when the generator has an adapter."""
+    v = settings.vllm
+    kwargs: dict[str, Any] = {"tensor_parallel_size": v.tensor_parallel_size, "max_model_len": v.max_model_len,
+                              "gpu_memory_utilization": v.gpu_memory_utilization, "dtype": v.dtype,
+                              "enable_prefix_caching": v.enable_prefix_caching, "load_format": v.load_format}
+    generator = as_generator(model) if model is not None else None
+    if generator is not None and generator.adapter:
+        if generator.lora_rank is None:
+            raise ValueError(f"the adapter {generator.adapter} of {generator.name} has no LoRA rank")
+        kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank(generator.lora_rank), max_loras=1)
+    return kwargs
+
+
+def vllm_config(model: str | GeneratorModel, settings: GenerationSettings):
     """The Ray Data LLM processor configuration for vLLM (its engine stage needs GPUs)."""
     from ray.data.llm import vLLMEngineProcessorConfig
 
+    generator = as_generator(model)
     v = settings.vllm
     return vLLMEngineProcessorConfig(
-        model_source=model_path,  # a local path: never a hub id at run time
-        engine_kwargs={"tensor_parallel_size": v.tensor_parallel_size, "max_model_len": v.max_model_len,
-                       "gpu_memory_utilization": v.gpu_memory_utilization, "dtype": v.dtype,
-                       "enable_prefix_caching": v.enable_prefix_caching, "load_format": v.load_format},
+        model_source=generator.path,  # a local path: never a hub id at run time
+        engine_kwargs=vllm_engine_kwargs(settings, generator),
         batch_size=v.batch_size,
         concurrency=v.concurrency,
         accelerator_type=v.accelerator_type,
@@ -86,11 +112,15 @@ def vllm_config(model_path: str, settings: GenerationSettings):
     )
 
 
-def vllm_preprocess(settings: GenerationSettings):
+def vllm_preprocess(settings: GenerationSettings, model: str | GeneratorModel | None = None):
     params = sampling_params(settings)
+    # A row's "model" other than the engine's model_source makes Ray Data LLM's vLLM stage send a
+    # LoRA request for it: a local folder is loaded as it is.
+    adapter = as_generator(model).adapter if model is not None else None
+    lora = {"model": adapter} if adapter else {}
 
     def preprocess(row: dict) -> dict:
-        return {**row, "prompt": row["prompt_text"], "sampling_params": params}
+        return {**row, "prompt": row["prompt_text"], "sampling_params": params, **lora}
 
     return preprocess
 
@@ -124,17 +154,17 @@ def http_config(settings: GenerationSettings):
                                       batch_size=h.batch_size, concurrency=h.concurrency)
 
 
-def http_preprocess(settings: GenerationSettings):
+def http_preprocess(settings: GenerationSettings, model: str | GeneratorModel | None = None):
     params = sampling_params(settings)
     params.pop("top_k", None)  # not part of the OpenAI completions API
     if not params["ignore_eos"]:
         params.pop("ignore_eos")  # a vLLM extension: sent only when asked for
-    model = settings.http.model
+    served = (as_generator(model).served_name if model is not None else None) or settings.http.model
 
     def preprocess(row: dict) -> dict:
         payload = {"prompt": row["prompt_text"], **params}
-        if model:
-            payload["model"] = model
+        if served:
+            payload["model"] = served
         return {**row, "payload": payload}
 
     return preprocess
@@ -156,14 +186,16 @@ def http_postprocess(row: dict) -> dict:
 
 # -- the dataset --------------------------------------------------------------------------------
 
-def generate_dataset(dataset, settings: GenerationSettings, model_path: str):
-    """Attach generations to a Ray dataset of prompt rows, with the configured backend."""
+def generate_dataset(dataset, settings: GenerationSettings, model: str | GeneratorModel):
+    """Attach generations to a Ray dataset of prompt rows, with the configured backend and
+    ``model`` (a generator, or the teacher's folder)."""
+    generator = as_generator(model)
     if settings.backend == "transformers":
         from ray.data import ActorPoolStrategy
 
         return dataset.map_batches(
             TransformersGenerator,
-            fn_constructor_args=(model_path, settings.model_dump_json()),
+            fn_constructor_args=(generator.path, settings.model_dump_json()),
             batch_size=settings.rows_per_chunk,
             compute=ActorPoolStrategy(size=settings.actors),
             num_cpus=max(1, (os.cpu_count() or 2) // settings.actors) if settings.device == "cpu" else 1,
@@ -172,9 +204,9 @@ def generate_dataset(dataset, settings: GenerationSettings, model_path: str):
     from ray.data.llm import build_processor
 
     if settings.backend == "vllm":
-        processor = build_processor(vllm_config(model_path, settings), preprocess=vllm_preprocess(settings),
+        processor = build_processor(vllm_config(generator, settings), preprocess=vllm_preprocess(settings, generator),
                                     postprocess=vllm_postprocess)
     else:
-        processor = build_processor(http_config(settings), preprocess=http_preprocess(settings),
+        processor = build_processor(http_config(settings), preprocess=http_preprocess(settings, generator),
                                     postprocess=http_postprocess)
     return processor(dataset)

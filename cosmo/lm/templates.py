@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cosmo.annotation.texts import behaviour_text
+from cosmo.generation.prompts import GENERATION_QUESTION, GENERATION_SYSTEM
 from cosmo.lm.split import int_hash
 
 TEMPLATE_VERSION = "lm-v1"
 
 # Short: on CPU every prompt token costs a forward and a backward pass.
 SYSTEM = {
-    "generation": "You explain why customers shop as they do. Answer with a numbered list of short phrases.",
+    "generation": GENERATION_SYSTEM,  # the generation job asks the student in these words too
     "plausibility": "You judge commonsense statements about shopping behaviour. Answer yes or no.",
     "typicality": "You judge commonsense statements about shopping behaviour. Answer yes or no.",
     "co_purchase": "You predict shopping behaviour. Answer yes or no.",
@@ -55,7 +56,7 @@ FRAMES = {
 }
 
 ASKS = {
-    "generation": ("Question: {question}",
+    "generation": (GENERATION_QUESTION,  # the wording the generation job asks with
                    "{question} List typical answers."),
     "plausibility": ("Statement: {statement}\nIs the statement plausible? Answer yes or no.",
                      'Could this be true: "{statement}"? Answer yes or no.'),

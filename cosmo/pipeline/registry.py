@@ -26,9 +26,12 @@ Where = Literal["driver", "ray", "wait"]
 # Assets that are not catalogue datasets: the raw export a shop delivers, and registered models.
 RAW_LOGS = "raw_logs"
 CRITIC_CHAMPION = "models/critic@champion"
+LM_CHAMPION = "models/cosmo-lm@champion"
 EXTERNAL_ASSETS = {
     RAW_LOGS: "The day's raw behaviour logs and catalogue snapshot under source.uri (the shop's export).",
     CRITIC_CHAMPION: "The critic version at the registry alias critic.alias (models:/cosmo-critic@champion).",
+    LM_CHAMPION: "The COSMO-LM version at the registry alias lm.alias (models:/cosmo-lm@champion); the daily "
+                 "refresh generates with it once there is one (generation.model).",
 }
 
 
@@ -131,7 +134,9 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
                        "Candidates per (domain, behaviour) stratum.", "annotation.items_per_stratum"),)),
     Flow("retrain",
          "Trains the critic on the labels so far and moves the registry alias to it when it was trained on "
-         "anything new; runs on new labels and weekly.",
+         "anything new; turns the labels and behaviours into instructions and fine-tunes COSMO-LM on them, "
+         "evaluates it against the champion on held-out pairs and promotes it when it is not worse; runs on "
+         "new labels and weekly.",
          schedule="0 3 * * 0", triggered_by=("annotation_labels",), tags=("retrain",),
          params=(Param("critic_alias", {"type": ["null", "string"]}, None,
                        "Registry alias the new critic takes (default: critic.alias).", "critic.alias"),)),
@@ -168,8 +173,9 @@ STEPS: tuple[Step, ...] = (
          reads=("search_buy_pairs", "co_buy_pairs", "dropped_pairs", "domain_statistics"), timeout_minutes=15),
     Step("generate_candidates", "daily_refresh", f"{_STEPS}:generate_candidates",
          "Ask the LLM relation-aware questions about the sampled pairs (paper 3.2.2, Fig. 3) and parse the "
-         "answers into knowledge candidates; resumable.",
-         reads=("search_buy_pairs", "co_buy_pairs"), writes=("knowledge_candidates",), where="ray",
+         "answers into knowledge candidates; resumable. Asks the COSMO-LM champion instead of the teacher once "
+         "there is one (generation.model).",
+         reads=("search_buy_pairs", "co_buy_pairs", LM_CHAMPION), writes=("knowledge_candidates",), where="ray",
          timeout_minutes=6 * 60),
     Step("discover_relations", "daily_refresh", f"{_STEPS}:discover_relations",
          "Frequent predicate patterns under the seed relations: material for new relations.",
@@ -215,6 +221,23 @@ STEPS: tuple[Step, ...] = (
          "it and move the alias; keeps the champion when nothing new was labelled.",
          reads=("annotation_labels", "annotation_items"), publishes=(CRITIC_CHAMPION,), where="ray",
          timeout_minutes=4 * 60),
+    Step("build_instructions", "retrain", f"{_STEPS}:build_instructions",
+         "COSMO-LM's instruction data (paper 3.4): typical-tail generation, plausibility, typicality, co-purchase "
+         "and search-relevance examples in several templates, whole behaviour pairs held out; checked by its "
+         "suite before it commits.",
+         reads=("annotation_labels", "annotation_items", "co_buy_pairs", "products", "relevance_judgements"),
+         writes=("lm_instructions",), timeout_minutes=30),
+    Step("train_student", "retrain", f"{_STEPS}:train_student",
+         "Fine-tune COSMO-LM (LoRA by default) on the training instructions, resuming from its latest checkpoint, "
+         "log it to MLflow and register it as @challenger (the first one is also the champion).",
+         reads=("lm_instructions",), publishes=(), where="ray", optional=True,  # trained already: evaluate still
+         timeout_minutes=6 * 60),
+    Step("evaluate_student", "retrain", f"{_STEPS}:evaluate_student",
+         "Evaluate the challenger and the champion on the held-out pairs (critic-judged typical rate, planted "
+         "recall, ROUGE-L, F1 of the classification tasks), record both and the decision in the run, and move "
+         "@champion when the challenger is not worse.",
+         reads=("lm_instructions", "filtered_candidates", "planted_intentions", CRITIC_CHAMPION),
+         publishes=(LM_CHAMPION,), after=("train_student",), where="ray", timeout_minutes=2 * 60),
     # -- deploy ----------------------------------------------------------------------------------------
     Step("smoke_test_critic", "deploy", f"{_STEPS}:smoke_test_critic",
          "Load the champion by its alias as scoring does and score labelled items; on a failure point the "

@@ -15,7 +15,9 @@ DAY = "2026-11-21"
 @pytest.mark.slow
 def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     env = {"COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COSMO_GENERATOR__EVENTS_PER_DAY": "30000",
-           "COSMO_GENERATION__MAX_PAIRS_PER_DAY": "3", "COSMO_GENERATION__MAX_NEW_TOKENS": "16", "COLUMNS": "200"}
+           "COSMO_GENERATION__MAX_PAIRS_PER_DAY": "3", "COSMO_GENERATION__MAX_NEW_TOKENS": "16", "COLUMNS": "200",
+           # a short fine-tune: the figures of a full one are the benchmark's business
+           "COSMO_LM__MAX_TRAIN_INSTRUCTIONS": "64", "COSMO_LM__EPOCHS": "1", "COSMO_LM__EVAL_MAX_PER_TASK": "16"}
     runner = CliRunner()
     first = runner.invoke(app, ["refresh", "--generate", "--ds", DAY], env=env)
     assert first.exit_code == 0, first.output
@@ -36,9 +38,12 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     assert "Recovery of planted intentions" in first.output and "critic models:/cosmo-critic/" in first.output
     assert f"Knowledge graph as of {DAY}" in first.output  # built by the deploy flow from the champion's scores
     assert (tmp_path / "data" / "reports" / "knowledge_graph" / f"ds={DAY}" / "graph.png").stat().st_size > 10_000
+    assert f"COSMO-LM on the held-out data of {DAY}" in first.output  # trained and evaluated by the retrain flow
+    assert (data / "reports" / "cosmo_lm" / f"ds={DAY}" / "evaluation.png").stat().st_size > 10_000
     from cosmo.storage import Storage
 
     storage = Storage(str(data))
+    assert storage.manifest("lm_instructions", DAY)["rows"] > 0
     labels = storage.read("annotation_labels", DAY)
     assert set(labels.column("annotator_kind").to_pylist()) == {"machine"}
     assert storage.manifest("critic_scores", DAY)["rows"] == sum(storage.read("filtered_candidates", DAY)

@@ -100,6 +100,30 @@ def test_lora_training_lowers_the_loss_and_touches_only_the_adapters(base, stora
     assert fit.seconds_per_step and fit.seconds_per_step > 0
 
 
+def test_the_evaluation_reads_answers_by_option_likelihood_and_lists_tails(base):
+    """An option's log-likelihood is the training loss of that answer (summed over its tokens), and
+    the classification is the likeliest option; generated answers parse into tails."""
+    from cosmo.lm.encoding import encode
+    from cosmo.lm.evaluate import classify, generate_tails, option_log_likelihoods
+    from cosmo.lm.finetune import answer_loss
+
+    model, tokenizer = base
+    rows = toy_instructions().to_pylist()[:3]
+    options = ("yes", "no", "maybe so")
+    scores = option_log_likelihoods(model, tokenizer, rows, options)
+    for row, row_scores in zip(rows, scores, strict=True):
+        for option, value in zip(options, row_scores, strict=True):
+            tokens = encode(tokenizer, row["system"], row["prompt"], option).target_tokens
+            loss = answer_loss(model, tokenizer, [{**row, "target": option}])
+            assert value == pytest.approx(-loss * tokens, rel=0.05)  # bfloat16 on CPUs that compute in it
+    assert classify(model, tokenizer, rows, options) == [options[max(range(3), key=s.__getitem__)] for s in scores]
+    behaviour = {"behaviour": "search_buy", "relation": "USED_FOR_EVE", "head": "camping tent",
+                 "head_text": "camping tent", "product_id": "p1", "product_text": "Camping Tent"}
+    tails = generate_tails(model, tokenizer, [behaviour], max_new_tokens=24)
+    assert tails.column_names[:2] == ["candidate_id", "behaviour"] and all(tails.column("kept").to_pylist())
+    assert all(t and t == t.strip().lower() for t in tails.column("tail").to_pylist())
+
+
 class Crash(Exception):
     pass
 
