@@ -21,7 +21,7 @@ DAY = "2026-11-27"
 ACTIVITIES = {"Camping Tent": "camping trips", "Swimsuit": "swimming", "Yoga Mat": "yoga practice",
               "Guitar Strings": "playing music"}
 # small and fast: short sequences, a few steps, a learning rate that shows on a handful of steps
-FAST = {"batch_size": 4, "max_length": 96, "learning_rate": 1e-3, "warmup_share": 0.0,
+FAST = {"batch_size": 4, "max_length": 96, "learning_rate": 1e-3, "warmup_share": 0.0, "epochs": 1,
         "max_train_instructions": None, "held_out_share": 0.0}
 
 
