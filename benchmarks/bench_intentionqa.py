@@ -114,9 +114,9 @@ def questions(rows: list[dict]) -> list[dict]:
     return [q for q in rows if q["options"] and len(q["options"]) >= 2]
 
 
-def critic_choices(model, task1: list[dict], task2: list[dict], batch_size: int) -> dict:
-    from cosmo.critics.model import predict_scores
-
+def critic_questions(task1: list[dict], task2: list[dict]) -> tuple[list[str], list[str], list[tuple[str, int]]]:
+    """(contexts, statements, (task, question) of each) for every option of every question, as the
+    critic reads them: task1 options are intentions of the pair; task2 options are products for B."""
     contexts, statements, owner = [], [], []
     for k, q in enumerate(task1):
         for option in q["options"]:
@@ -128,6 +128,13 @@ def critic_choices(model, task1: list[dict], task2: list[dict], batch_size: int)
             contexts.append(behaviour_text("co_buy", q["item_a_name"], option))
             statements.append(reason(q["assertion"]))
             owner.append(("t2", k))
+    return contexts, statements, owner
+
+
+def critic_choices(model, task1: list[dict], task2: list[dict], batch_size: int) -> dict:
+    from cosmo.critics.model import predict_scores
+
+    contexts, statements, owner = critic_questions(task1, task2)
     scores = predict_scores(model, contexts, statements, batch_size=batch_size)
     out = {"t1": [[] for _ in task1], "t2": [[] for _ in task2]}
     for (task, k), score in zip(owner, scores, strict=True):

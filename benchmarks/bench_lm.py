@@ -262,24 +262,13 @@ def critic_iqa(critic_uri: str, task1: list[dict], task2: list[dict], settings) 
     import mlflow
     import numpy as np
     import pandas as pd
-    from bench_intentionqa import reason
+    from bench_intentionqa import critic_questions
 
-    from cosmo.annotation.texts import behaviour_text
     from cosmo.tracking import setup_mlflow
 
     setup_mlflow(settings)
     model = mlflow.pyfunc.load_model(critic_uri, model_config={"device": "cpu", "batch_size": 64})
-    contexts, statements, owner = [], [], []
-    for k, q in enumerate(task1):
-        for option in q["options"]:
-            contexts.append(behaviour_text("co_buy", q["item_a_name"], q["item_b_name"]))
-            statements.append(option)
-            owner.append(("t1", k))
-    for k, q in enumerate(task2):
-        for option in q["options"]:
-            contexts.append(behaviour_text("co_buy", q["item_a_name"], option))
-            statements.append(reason(q["assertion"]))
-            owner.append(("t2", k))
+    contexts, statements, owner = critic_questions(task1, task2)
     scores = model.predict(pd.DataFrame({"context": contexts, "statement": statements}))["plausibility"].to_numpy()
     out = {"t1": [[] for _ in task1], "t2": [[] for _ in task2]}
     for (task, k), score in zip(owner, scores, strict=True):
