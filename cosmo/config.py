@@ -554,7 +554,7 @@ class LmSettings(Section):
         description="Module names that get LoRA adapters (Llama-style attention projections by default).",
     )
     # Backpropagating only through the top layers is what makes the CPU fine-tune fit the daily budget
-    # (benchmarks/bench_lm.py measures it).
+    # (train_student logs seconds_per_step to MLflow).
     lora_layer_share: float = Field(
         default=0.5, gt=0, le=1,
         description="LoRA on the top share of the decoder layers only: backpropagation then stops at the "
