@@ -139,15 +139,14 @@ def tails_table(prompts: list[dict], answers: list[str], side: str):
     which the rule filters read)."""
     import pyarrow as pa
 
-    from cosmo.generation.parsing import OK, parse_generation
-    from cosmo.lm.evaluate import PROMPT_COLUMNS
+    from cosmo.generation.parsing import OK
+    from cosmo.lm.evaluate import PROMPT_COLUMNS, listed_tails
 
     rows = []
     for index, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
-        for tail in parse_generation(answer, finish_reason="stop"):
-            if tail.status == OK:
-                rows.append({"candidate_id": f"{side}{index}-{tail.rank}", **{c: prompt[c] for c in PROMPT_COLUMNS},
-                             "tail": tail.tail, "parse_status": OK, "kept": True})
+        for rank, tail in enumerate(listed_tails(answer)):
+            rows.append({"candidate_id": f"{side}{index}-{rank}", **{c: prompt[c] for c in PROMPT_COLUMNS},
+                         "tail": tail, "parse_status": OK, "kept": True})
     return pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.bool_() if c == "kept" else pa.string())
                                                         for c in TAIL_COLUMNS]))
 

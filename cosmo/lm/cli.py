@@ -131,8 +131,7 @@ def generate(head: Annotated[str, typer.Argument(help="The search query (search_
                               ] = None,
              config: ConfigOption = None) -> None:
     """List COSMO-LM's tails for one behaviour, per relation, as the daily refresh would ask it."""
-    from cosmo.generation.parsing import OK, parse_generation
-    from cosmo.lm.evaluate import generation_messages
+    from cosmo.lm.evaluate import generation_messages, listed_tails
     from cosmo.lm.student import generate_answers, load_student
 
     settings = load_settings(config)
@@ -151,6 +150,6 @@ def generate(head: Annotated[str, typer.Argument(help="The search query (search_
     table.add_column("relation")
     table.add_column("tails")
     for name, answer in zip(relations, answers, strict=True):
-        tails = [t.tail for t in parse_generation(answer) if t.status == OK]
+        tails = listed_tails(answer)
         table.add_row(name, "; ".join(tails) if tails else f"[dim](none: {answer[:60]!r})[/dim]")
     console.print(table)

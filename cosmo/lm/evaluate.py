@@ -70,6 +70,11 @@ def held_out_behaviours(candidates: pa.Table, settings: Settings, limit: int | N
     return rows[:limit] if limit is not None else rows
 
 
+def listed_tails(answer: str | None) -> list[str]:
+    """The usable tails of a numbered-list answer (or target), in list order."""
+    return [t.tail for t in parse_generation(answer) if t.status == OK]
+
+
 def generate_tails(model, tokenizer, behaviours: Sequence[dict], *, max_new_tokens: int,
                    batch_size: int = 16) -> pa.Table:
     """One row per parsed tail the model lists for each behaviour (candidate columns, kept=True)."""
@@ -81,10 +86,9 @@ def generate_tails(model, tokenizer, behaviours: Sequence[dict], *, max_new_toke
                                max_new_tokens=max_new_tokens, batch_size=batch_size)
     rows = []
     for index, (behaviour, answer) in enumerate(zip(behaviours, answers, strict=True)):
-        for tail in parse_generation(answer, finish_reason="stop"):
-            if tail.status == OK:
-                rows.append({"candidate_id": f"e{index}-{tail.rank}", **{c: behaviour[c] for c in PROMPT_COLUMNS},
-                             "tail": tail.tail, "kept": True})
+        for rank, tail in enumerate(listed_tails(answer)):
+            rows.append({"candidate_id": f"e{index}-{rank}", **{c: behaviour[c] for c in PROMPT_COLUMNS},
+                         "tail": tail, "kept": True})
     schema = pa.schema([("candidate_id", pa.string()), *((c, pa.string()) for c in PROMPT_COLUMNS),
                         ("tail", pa.string()), ("kept", pa.bool_())])
     return pa.Table.from_pylist(rows, schema=schema)
@@ -202,9 +206,7 @@ def evaluate_model(model, tokenizer, data: HeldOutData, *, model_uri: str, criti
                                    [r["prompt"] for r in generation], max_new_tokens=lm.eval_max_new_tokens)
         per_instruction = []
         for row, answer in zip(generation, answers, strict=True):
-            made = [t.tail for t in parse_generation(answer) if t.status == OK]
-            wanted = [t.tail for t in parse_generation(row["target"]) if t.status == OK]
-            per_instruction.append(rouge_l(made, wanted))
+            per_instruction.append(rouge_l(listed_tails(answer), listed_tails(row["target"])))
         metrics["rouge_l"] = sum(per_instruction) / len(per_instruction)
         counts["generation"] = len(generation)
     for task, options in OPTIONS.items():
@@ -236,6 +238,16 @@ class EvaluationResult:
     alias: str
     report: dict[str, str] = field(default_factory=dict)
     reused: bool = False
+
+    def summary(self) -> dict:
+        """The decision and both models' figures: the report's JSON, and (with the report's
+        locations) the record on the version that :func:`_from_record` reads back."""
+        def part(evaluation: Evaluation | None) -> dict | None:
+            return ({"uri": evaluation.model_uri, "metrics": evaluation.metrics, "counts": evaluation.counts}
+                    if evaluation else None)
+
+        return {"ds": self.ds, "promoted": self.promoted, "reason": self.reason,
+                "challenger": part(self.challenger), "champion": part(self.champion)}
 
     def to_outputs(self) -> dict:
         return {"challenger": self.challenger.model_uri, "champion": self.champion.model_uri if self.champion else None,
@@ -375,14 +387,8 @@ def _record(settings: Settings, version: RegisteredVersion, result: EvaluationRe
         if local_report:  # the report beside the run (a remote store's report stays where it is)
             for path in result.report.values():
                 MlflowClient().log_artifact(version.run_id, path, "evaluation")
-    record = {"ds": result.ds, "promoted": result.promoted, "reason": result.reason,
-              "challenger": {"uri": result.challenger.model_uri, "metrics": result.challenger.metrics,
-                             "counts": result.challenger.counts},
-              "champion": ({"uri": result.champion.model_uri, "metrics": result.champion.metrics,
-                            "counts": result.champion.counts} if result.champion else None),
-              "report": result.report}
-    model_registry.tag(settings, version.name, version.version, {"evaluation_key": key,
-                                                                 "evaluation": json.dumps(record)})
+    model_registry.tag(settings, version.name, version.version, {
+        "evaluation_key": key, "evaluation": json.dumps({**result.summary(), "report": result.report})})
 
 
 def _from_record(ds: dt.date, record: dict, alias: str) -> EvaluationResult:
@@ -432,11 +438,6 @@ def evaluation_plot(result: EvaluationResult) -> bytes:
 def write_report(storage: Storage, ds, result: EvaluationResult) -> dict[str, str]:
     folder = report_folder(storage, ds)
     storage.fs.makedirs(folder, exist_ok=True)
-    summary = {"ds": result.ds, "promoted": result.promoted, "reason": result.reason,
-               "challenger": {"uri": result.challenger.model_uri, "metrics": result.challenger.metrics,
-                              "counts": result.challenger.counts},
-               "champion": ({"uri": result.champion.model_uri, "metrics": result.champion.metrics,
-                             "counts": result.champion.counts} if result.champion else None)}
-    storage.put_bytes(f"{folder}/{REPORT_FILES['summary']}", json.dumps(summary, indent=2).encode())
+    storage.put_bytes(f"{folder}/{REPORT_FILES['summary']}", json.dumps(result.summary(), indent=2).encode())
     storage.put_bytes(f"{folder}/{REPORT_FILES['plot']}", evaluation_plot(result))
     return {name: storage.uri(f"{folder}/{leaf}") for name, leaf in REPORT_FILES.items()}

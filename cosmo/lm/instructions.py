@@ -93,22 +93,18 @@ def instruction_table(inputs: InstructionInputs, lm: LmSettings, *,
                         notes[task].append(f"none of the {len(decided)} labelled candidates{day} was decided "
                                            + ("typical" if task == "generation" else "yes or no"))
                     rows += made
-    if "co_purchase" in wanted:
-        if inputs.co_buy_pairs is None or inputs.co_buy_pairs.num_rows == 0:
-            notes["co_purchase"].append(f"no co_buy_pairs{day}")
+    products = inputs.products if inputs.products is not None else PRODUCTS.schema.empty_table()
+    for task, source, name, build in (
+            ("co_purchase", inputs.co_buy_pairs, "co_buy_pairs", builders.co_purchase_rows),
+            ("search_relevance", inputs.relevance_judgements, "relevance_judgements", builders.search_relevance_rows)):
+        if task not in wanted:
+            continue
+        if source is None or source.num_rows == 0:
+            notes[task].append(f"no {name}{day}")
         else:
-            products = inputs.products if inputs.products is not None else PRODUCTS.schema.empty_table()
-            made, more = builders.co_purchase_rows(inputs.co_buy_pairs, products, lm)
+            made, more = build(source, products, lm)
             rows += made
-            notes["co_purchase"] += more
-    if "search_relevance" in wanted:
-        if inputs.relevance_judgements is None or inputs.relevance_judgements.num_rows == 0:
-            notes["search_relevance"].append(f"no relevance_judgements{day}")
-        else:
-            products = inputs.products if inputs.products is not None else PRODUCTS.schema.empty_table()
-            made, more = builders.search_relevance_rows(inputs.relevance_judgements, products, lm)
-            rows += made
-            notes["search_relevance"] += more
+            notes[task] += more
     order = {task: i for i, task in enumerate(INSTRUCTION_TASKS)}
     rows.sort(key=lambda r: (order[r["task"]], r["instruction_id"]))
     return pa.Table.from_pylist(rows, schema=LM_INSTRUCTIONS.schema), {t: n for t, n in notes.items() if n}

@@ -108,10 +108,10 @@ def generate_candidates(ds: str, settings: Settings) -> Outputs:
     from cosmo.lm.expansion import champion_generator
 
     storage = Storage.from_settings(settings, gate=False)
-    if settings.generation.model == "auto" and storage.has_partition(KNOWLEDGE_CANDIDATES, ds):
+    manifest = storage.manifest(KNOWLEDGE_CANDIDATES, ds) if settings.generation.model == "auto" else None
+    if manifest is not None:
         # A rerun of a day keeps what it generated, whatever became the champion since
         # (generation.model=student regenerates it with the champion).
-        manifest = storage.manifest(KNOWLEDGE_CANDIDATES, ds)
         log.info("candidates for %s are published already; generation.model=student or teacher regenerates them",
                  ds)
         return {KNOWLEDGE_CANDIDATES.name: storage.partition_uri(KNOWLEDGE_CANDIDATES, ds),
