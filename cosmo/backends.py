@@ -59,5 +59,39 @@ def teacher(settings: Settings) -> Backend:
     return Backend("teacher LLM", "OpenAI-compatible HTTP", False, g.http.url, "generation.backend")
 
 
+def feature_store(settings: Settings) -> Backend:
+    from cosmo.config import local_state_path
+
+    if settings.feature_store.backend == "sagemaker":
+        names = ", ".join(settings.feature_store.feature_group_names.values()) or "cosmo-<feature set>"
+        return Backend("feature store", "SageMaker Feature Store", False, names, "feature_store.backend")
+    where = local_state_path(settings, settings.feature_store.local_path, "features")
+    return Backend("feature store", "embedded (SQLite online, Parquet offline)", True, str(where),
+                   "feature_store.backend")
+
+
+def cache(settings: Settings) -> Backend:
+    from cosmo.config import local_state_path
+
+    c = settings.cache
+    if c.backend == "redis":
+        return Backend("cache store", "Redis", False, f"{c.redis_host}:{c.redis_port}/{c.redis_db}", "cache.backend")
+    return Backend("cache store", "embedded (SQLite)", True, str(local_state_path(settings, c.local_path, "cache.sqlite")),
+                   "cache.backend")
+
+
+def endpoint(settings: Settings) -> Backend:
+    from cosmo.config import local_state_path
+
+    s = settings.serving
+    if s.backend == "sagemaker":
+        return Backend("model endpoint", "SageMaker async endpoint", False, s.endpoint_name or "(serving.endpoint_name)",
+                       "serving.backend")
+    return Backend("model endpoint", "embedded async endpoint", True, str(local_state_path(settings, s.local_path,
+                                                                                          "endpoint")),
+                   "serving.backend")
+
+
 def all_backends(settings: Settings) -> list[Backend]:
-    return [storage(settings), tracking(settings), compute(settings), teacher(settings)]
+    return [storage(settings), tracking(settings), compute(settings), teacher(settings), feature_store(settings),
+            cache(settings), endpoint(settings)]

@@ -6,6 +6,7 @@ the pipeline's own datasets, partitioned by run date (``ds=YYYY-MM-DD``) under t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -13,6 +14,16 @@ import pyarrow as pa
 EVENT_TYPES = ("search", "view", "click", "add_to_cart", "purchase")
 ESCI_LABELS = ("E", "S", "C", "I")
 BEHAVIOUR_TYPES = ("search_buy", "co_buy")
+
+_SPACE = re.compile(r"\s+")
+# The same in DuckDB SQL, for joins computed where the rows are ({column}: a string column).
+QUERY_KEY_SQL = r"lower(trim(regexp_replace({column}, '\s+', ' ', 'g')))"
+
+
+def query_key(query: str) -> str:
+    """A search query's key wherever queries are joined (graph nodes, features, cache, feedback): the
+    query as searched, lower case, whitespace collapsed (shoppers' words are not merged further)."""
+    return _SPACE.sub(" ", query).strip().lower()
 
 
 @dataclass(frozen=True)
@@ -422,6 +433,46 @@ LM_INSTRUCTIONS = Dataset(
     "dataset the example came from and source_ids its rows (label ids, product ids, query and product).",
 )
 
+# Feedback from the knowledge API (cosmo.serving.feedback): what shoppers did with served knowledge.
+FEEDBACK_KINDS = ("shown", "clicked", "purchased")
+SIGNAL_KINDS = ("behaviour", "knowledge")
+
+FEEDBACK_EVENTS = Dataset(
+    "feedback_events",
+    _schema(
+        ("event_id", pa.string(), False),
+        ("event", pa.string(), False),
+        ("query", pa.string(), True),
+        ("query_key", pa.string(), True),
+        ("product_id", pa.string(), True),
+        ("intention_id", pa.string(), True),
+        ("session_id", pa.string(), True),
+        ("ts", pa.timestamp("ms", tz="UTC"), False),
+        ("received_at", pa.timestamp("ms", tz="UTC"), False),
+    ),
+    "Interactions with served knowledge, one row per event the API received that day (shown, clicked or "
+    "purchased), deduplicated by event_id: the query (and its graph key), the product and the intention "
+    "involved, whichever the caller named.",
+)
+
+FEEDBACK_SIGNALS = Dataset(
+    "feedback_signals",
+    _schema(
+        ("signal", pa.string(), False),
+        ("query_key", pa.string(), True),
+        ("product_id", pa.string(), True),
+        ("intention_id", pa.string(), True),
+        ("shown", pa.int64(), False),
+        ("clicked", pa.int64(), False),
+        ("purchased", pa.int64(), False),
+        ("units", pa.float64(), False),
+    ),
+    "The day's feedback summed per behaviour (signal behaviour: a query-product pair, or a product alone) and "
+    "per piece of knowledge (signal knowledge: a query or product with an intention), with boost units "
+    "(feedback.click_weight per click, feedback.purchase_weight per purchase): what raises the next days' "
+    "sampling weights and annotation priorities.",
+)
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
@@ -447,6 +498,8 @@ DATASETS: dict[str, Dataset] = {
         GRAPH_INTENTION_TYPES,
         GRAPH_EMBEDDINGS,
         GRAPH_HIERARCHY,
+        FEEDBACK_EVENTS,
+        FEEDBACK_SIGNALS,
     )
 }
 

@@ -22,6 +22,7 @@ from cosmo.critics.cli import critic_app
 from cosmo.errors import CosmoError
 from cosmo.knowledge.cli import graph_app
 from cosmo.lm.cli import lm_app
+from cosmo.serving.cli import serve_app
 
 app = typer.Typer(help="COSMO: e-commerce commonsense knowledge from shopping behaviour.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -38,6 +39,7 @@ app.add_typer(annotate_app, name="annotate")
 app.add_typer(critic_app, name="critic")
 app.add_typer(graph_app, name="graph")
 app.add_typer(lm_app, name="lm")
+app.add_typer(serve_app, name="serve")
 
 
 
@@ -303,6 +305,13 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
 
         print_evaluation(outputs["evaluate_student"], day)
     _print_timings(outcomes)
+    if not only:
+        from cosmo.serving.demo import run_demo
+
+        try:
+            run_demo(settings, day, console)
+        except (CosmoError, FileNotFoundError, LookupError) as error:
+            _fail(error)
     console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
 
 

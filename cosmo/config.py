@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -649,6 +649,11 @@ class ServingSettings(Section):
     """COSMO-LM endpoint with the asynchronous contract (submit, then poll an output location)."""
 
     backend: Literal["local", "sagemaker"] = Field(default="local", description="Endpoint kind.")
+    local_path: str | None = Field(
+        default=None,
+        description="Embedded endpoint: folder of its input, output and failure locations; None: endpoint/ "
+        "beside the storage root (.cosmo/endpoint for a remote root).",
+    )
     endpoint_name: str | None = Field(default=None, description="SageMaker endpoint name.")
     async_output_uri: str | None = Field(
         default=None, description="S3 prefix where the async endpoint writes responses."
@@ -659,24 +664,117 @@ class ServingSettings(Section):
     async_input_uri: str | None = Field(
         default=None, description="S3 prefix where requests are staged for invoke_endpoint_async."
     )
-
-
-class FeatureStoreSettings(Section):
-    backend: Literal["embedded", "sagemaker"] = Field(default="embedded", description="Store kind.")
-    feature_group_names: dict[str, str] = Field(
-        default_factory=dict,
-        description="Feature group name per feature set (e.g. query_intent, product_intent).",
+    image_uri: str | None = Field(
+        default=None, description="Inference container image for the SageMaker model (ECR URI)."
+    )
+    execution_role_arn: str | None = Field(
+        default=None, description="IAM role the SageMaker model runs as (least privilege: its S3 prefixes)."
+    )
+    instance_type: str = Field(default="ml.g5.xlarge", description="Endpoint instance type.")
+    initial_instance_count: int = Field(default=1, ge=1, description="Instances of the endpoint variant.")
+    variant_name: str = Field(default="AllTraffic", description="Production variant name.")
+    max_concurrent_invocations: int = Field(
+        default=4, ge=1, description="Async requests one instance works on at once."
+    )
+    deploy_timeout_minutes: int = Field(default=30, ge=1, description="Longest wait for the endpoint to serve.")
+    poll_seconds: float = Field(default=2.0, gt=0, description="How often a client polls an output location.")
+    request_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Longest a client waits for an async response before it gives up."
     )
 
 
+class FeatureStoreSettings(Section):
+    """Knowledge features per query, product and intention (cosmo.serving.features)."""
+
+    backend: Literal["embedded", "sagemaker"] = Field(default="embedded", description="Store kind.")
+    local_path: str | None = Field(
+        default=None,
+        description="Embedded store: folder of its online store (SQLite) and offline store (Parquet); None: "
+        "features/ beside the storage root (.cosmo/features for a remote root).",
+    )
+    feature_group_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Feature group name per feature set (query_intent, product_intent, intention_hierarchy); "
+        "a set not named uses cosmo-<set>.",
+    )
+    top_intents: int = Field(default=5, ge=1, description="Intentions kept per relation in a feature row.")
+    strong_intent_threshold: float = Field(
+        default=0.6, ge=0, le=1,
+        description="A query or product has a strong intent when its best intention's typicality reaches this.",
+    )
+    publish_workers: int = Field(default=8, ge=1, description="Parallel PutRecord calls (SageMaker).")
+    keep_days: int = Field(default=7, ge=1, description="Published days the embedded online store keeps.")
+
+
 class CacheSettings(Section):
-    """Async cache store in front of the endpoint. The Redis auth token comes from the
-    environment (COSMO_CACHE__REDIS_AUTH_TOKEN, e.g. injected from Secrets Manager), never a file."""
+    """Async cache store in front of the endpoint, in two layers: frequent searches pre-loaded on a
+    longer cycle, and the daily batch that answers yesterday's misses. The Redis auth token comes from
+    the environment (COSMO_CACHE__REDIS_AUTH_TOKEN, e.g. injected from Secrets Manager), never a file."""
 
     backend: Literal["embedded", "redis"] = Field(default="embedded", description="Cache kind.")
+    local_path: str | None = Field(
+        default=None,
+        description="Embedded cache: its SQLite file; None: cache.sqlite beside the storage root "
+        "(.cosmo/cache.sqlite for a remote root).",
+    )
     redis_host: str | None = Field(default=None, description="Redis primary endpoint host.")
     redis_port: int = Field(default=6379, description="Redis port.")
+    redis_db: int = Field(default=0, ge=0, description="Redis database number.")
     redis_tls: bool = Field(default=False, description="Connect with TLS (ElastiCache in transit).")
+    redis_auth_token: SecretStr | None = Field(
+        default=None, description="Redis AUTH token: from the environment only.", exclude=True
+    )
+    key_prefix: str = Field(default="cosmo", description="Prefix of every cache key (several shops, one Redis).")
+    frequent_queries: int = Field(
+        default=1000, ge=0, description="Most frequent searches of the window pre-loaded into the frequent layer."
+    )
+    frequent_window_days: int = Field(default=28, ge=1, description="Days of searches that rank the frequent ones.")
+    frequent_refresh_days: int = Field(
+        default=7, ge=1, description="The frequent layer is rebuilt when it is this many days old."
+    )
+    frequent_ttl_days: int = Field(default=14, ge=1, description="Expiry of frequent-layer entries.")
+    daily_ttl_days: int = Field(default=3, ge=1, description="Expiry of daily-batch entries.")
+    batch_max_requests: int = Field(
+        default=64, ge=1, description="Most queued misses one daily batch answers (the rest wait for the next)."
+    )
+    relations: list[str] = Field(
+        default_factory=lambda: ["USED_FOR_FUNC", "USED_FOR_EVE"],
+        description="Relations COSMO-LM is asked about for each queued miss.",
+    )
+
+
+class ApiSettings(Section):
+    """The knowledge API (cosmo.serving.api). Callers authenticate with a bearer token; tokens come from
+    the environment (COSMO_API__TOKENS, a JSON list) or AWS Secrets Manager (token_secret_id), never a file."""
+
+    host: str = Field(default="127.0.0.1", description="Bind address (loopback unless put behind a proxy).")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port.")
+    tokens: list[SecretStr] = Field(
+        default_factory=list, description="Accepted bearer tokens: from the environment only.", exclude=True
+    )
+    token_secret_id: str | None = Field(
+        default=None,
+        description="Secrets Manager secret whose value is a JSON list of accepted tokens (or one token).",
+    )
+    max_batch: int = Field(default=100, ge=1, le=1000, description="Most keys or events in one request.")
+
+
+class FeedbackSettings(Section):
+    """User interactions with served knowledge flowing back into sampling and annotation."""
+
+    flush_events: int = Field(default=500, ge=1, description="The API writes a feedback file at this many events.")
+    flush_ms: int = Field(default=200, ge=1, description="...or when the oldest unwritten event is this old.")
+    window_days: int = Field(default=14, ge=1, description="Days of feedback that raise weights.")
+    click_weight: float = Field(default=1.0, ge=0, description="Boost units per click.")
+    purchase_weight: float = Field(default=3.0, ge=0, description="Boost units per purchase.")
+    sampling_boost: float = Field(
+        default=1.0, ge=0,
+        description="A behaviour's sampling weight is multiplied by 1 + sampling_boost * log1p(boost units).",
+    )
+    annotation_boost: float = Field(
+        default=1.0, ge=0,
+        description="A candidate's annotation weight is multiplied by 1 + annotation_boost * log1p(boost units).",
+    )
 
 
 class Settings(BaseSettings):
@@ -706,6 +804,8 @@ class Settings(BaseSettings):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     feature_store: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
 
     @model_validator(mode="after")
@@ -746,6 +846,16 @@ class Settings(BaseSettings):
                 raise FileNotFoundError(f"{CONFIG_FILE_ENV}={config_file}: no such config file")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+
+def local_state_path(settings: Settings, configured: str | None, name: str) -> Path:
+    """Where an embedded server keeps its state: ``configured``, else ``name`` beside a local storage
+    root (so one folder holds a demo's data, features, cache and endpoint), else under ./.cosmo."""
+    if configured:
+        return Path(configured).expanduser().resolve()
+    root = settings.storage.root
+    base = Path(".cosmo").resolve() if "://" in root else Path(root).parent
+    return base / name
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

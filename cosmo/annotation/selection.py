@@ -29,6 +29,7 @@ import logging
 import math
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ import pyarrow.compute as pc
 from cosmo.catalog import ANNOTATION_ITEMS, CO_BUY_PAIRS, FILTERED_CANDIDATES, SEARCH_BUY_PAIRS
 from cosmo.config import AnnotationSettings, Settings
 from cosmo.errors import DataError
+from cosmo.feedback_signals import annotation_multipliers, window_signals
 from cosmo.storage import Storage, as_date
 
 log = logging.getLogger(__name__)
@@ -119,8 +121,9 @@ def weighted_sample(weights: np.ndarray, k: int, rng: np.random.Generator) -> np
 
 
 def select(candidates: pa.Table, search_buy_pairs: pa.Table, co_buy_pairs: pa.Table, settings: AnnotationSettings,
-           ds: dt.date | str) -> pa.Table:
-    """The ``annotation_items`` rows for the kept candidates of one day (pure: no storage)."""
+           ds: dt.date | str, *, priority: Callable[[pa.Table], np.ndarray] | None = None) -> pa.Table:
+    """The ``annotation_items`` rows for the kept candidates of one day (pure: no storage). ``priority``
+    gives each kept candidate a multiplier of its weight (feedback on the knowledge it states)."""
     day = as_date(ds)
     kept = candidates.filter(pc.and_(pc.fill_null(candidates.column("kept"), False),
                                      pc.invert(pc.is_null(candidates.column("tail")))))
@@ -132,6 +135,8 @@ def select(candidates: pa.Table, search_buy_pairs: pa.Table, co_buy_pairs: pa.Ta
         raise DataError("candidate_id is not unique among kept candidates", file=FILTERED_CANDIDATES.name,
                         field="candidate_id")
     weights = selection_weights(kept, search_buy_pairs, co_buy_pairs)
+    if priority is not None:
+        weights = weights * priority(kept)
     strata = [stratum_of(d, b) for d, b in zip(kept.column("domain").to_pylist(),
                                                 kept.column("behaviour").to_pylist(), strict=True)]
     rows_by_stratum: dict[str, list[int]] = defaultdict(list)
@@ -179,7 +184,12 @@ def select_items(ds: dt.date | str, settings: Settings) -> SelectionResult:
     candidates = storage.read(FILTERED_CANDIDATES, ds, columns=CANDIDATE_COLUMNS)
     search_buy = storage.read(SEARCH_BUY_PAIRS, ds, columns=["query", "product_id"])
     co_buy = storage.read(CO_BUY_PAIRS, ds, columns=["product_a", "product_b"])
-    items = select(candidates, search_buy, co_buy, settings.annotation, ds)
+    signals = window_signals(storage, ds, settings.feedback.window_days)
+    priority = None
+    if signals.num_rows:
+        def priority(kept: pa.Table) -> np.ndarray:
+            return annotation_multipliers(storage, ds, kept, signals, settings.feedback)
+    items = select(candidates, search_buy, co_buy, settings.annotation, ds, priority=priority)
     if items.num_rows == 0:
         raise DataError(f"no kept candidates with a tail to select from ({candidates.num_rows} candidates)",
                         file=storage.partition_uri(FILTERED_CANDIDATES, ds), field="kept")

@@ -19,7 +19,7 @@ co-buy
 
 Every candidate that is not kept is written to ``dropped_pairs`` with its reason. Sampling is
 weighted (Efraimidis-Spirakis keys) with hash-based randomness, so a rerun of a day gives the
-same pairs. The engine is DuckDB with a memory cap, reading the committed Parquet files.
+same pairs. Feedback on served knowledge multiplies the weights of the behaviours it touched. The engine is DuckDB with a memory cap, reading the committed Parquet files.
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ from cosmo.catalog import (
     DOMAIN_STATISTICS,
     DROPPED_PAIRS,
     PRODUCTS,
+    QUERY_KEY_SQL,
     SEARCH_BUY_PAIRS,
 )
-from cosmo.config import SamplingSettings
+from cosmo.config import FeedbackSettings, SamplingSettings
+from cosmo.feedback_signals import EMPTY_BOOSTS, behaviour_boosts
 from cosmo.storage import Storage, as_date, conform
 
 UNIFORM = "((hash({key}, {seed}) % 1000000007)::DOUBLE + 1.0) / 1000000008.0"
@@ -152,7 +154,8 @@ def _search_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
                coalesce(qs.searches, 0) < {cfg.min_query_searches} AS low_engagement,
                exp({cfg.specificity_weight} * (1.0 - coalesce(sp.specificity, 1.0)))
                  * CASE WHEN coalesce(qs.searches, 0) < {cfg.min_query_searches}
-                        THEN {cfg.low_engagement_boost} ELSE 1.0 END AS sampling_weight,
+                        THEN {cfg.low_engagement_boost} ELSE 1.0 END
+                 * coalesce(fp.multiplier, 1.0) * coalesce(fq.multiplier, 1.0) AS sampling_weight,
                CASE
                  WHEN p.product_id IS NULL THEN 'unknown_product'
                  WHEN ps.purchases < {cfg.min_pair_purchases} THEN 'too_few_purchases'
@@ -169,6 +172,10 @@ def _search_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
         LEFT JOIN products p USING (product_id)
         LEFT JOIN top_tier tt USING (product_id)
         LEFT JOIN query_specificity sp USING (query)
+        LEFT JOIN feedback_boost fp ON fp.query_key = {QUERY_KEY_SQL.format(column='ps.query')}
+                                   AND fp.product_id = ps.product_id
+        LEFT JOIN feedback_boost fq ON fq.query_key = {QUERY_KEY_SQL.format(column='ps.query')}
+                                   AND fq.product_id IS NULL
         WHERE ps.purchases > 0""")
     con.execute(f"""
         CREATE TEMP TABLE sb_ranked AS
@@ -271,8 +278,11 @@ def _co_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
                    THEN 'type_pair_not_corroborated'
                  WHEN NOT c.both_top_tier THEN 'product_not_top_tier'
                END AS final_reason,
-               {u} AS u
-        FROM cb_candidates c LEFT JOIN type_pair_support t USING (type_pair)""")
+               {u} AS u,
+               greatest(coalesce(fa.multiplier, 1.0), coalesce(fb.multiplier, 1.0)) AS feedback_weight
+        FROM cb_candidates c LEFT JOIN type_pair_support t USING (type_pair)
+        LEFT JOIN feedback_boost fa ON fa.query_key IS NULL AND fa.product_id = c.product_a
+        LEFT JOIN feedback_boost fb ON fb.query_key IS NULL AND fb.product_id = c.product_b""")
     con.execute(f"""
         CREATE TEMP TABLE cb_final AS
         SELECT *, CASE
@@ -285,7 +295,8 @@ def _co_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
               FROM cb_ranked)""")
     con.execute(f"""
         UPDATE cb_final SET drop_reason = 'over_daily_limit'
-        FROM (SELECT product_a AS a, product_b AS b, row_number() OVER (ORDER BY u DESC) AS r
+        FROM (SELECT product_a AS a, product_b AS b,
+                     row_number() OVER (ORDER BY ln(u) / feedback_weight DESC) AS r
               FROM cb_final WHERE drop_reason IS NULL) s
         WHERE cb_final.product_a = s.a AND cb_final.product_b = s.b AND s.r > {cfg.max_co_buy_pairs}""")
     columns = ", ".join(CO_BUY_PAIRS.columns)
@@ -326,11 +337,16 @@ def _statistics_sql() -> str:
         ORDER BY search_buy_pairs + co_buy_pairs DESC, domain"""
 
 
-def sample_behaviours(storage: Storage, ds: dt.date | str, cfg: SamplingSettings) -> SamplingResult:
-    """Sample one day's behaviour pairs and publish kept, dropped and per-domain statistics."""
+def sample_behaviours(storage: Storage, ds: dt.date | str, cfg: SamplingSettings, *,
+                      feedback: FeedbackSettings | None = None) -> SamplingResult:
+    """Sample one day's behaviour pairs and publish kept, dropped and per-domain statistics. With
+    ``feedback``, the behaviours shoppers interacted with in the days before weigh more
+    (:mod:`cosmo.feedback_signals`)."""
     ds = as_date(ds)
     con = _connect(storage, cfg)
     try:
+        boosts = behaviour_boosts(storage, ds, feedback) if feedback else EMPTY_BOOSTS
+        con.register("feedback_boost", boosts)
         _prepare(con, storage, ds, cfg)
         sb_kept, sb_dropped = _search_buy(con, cfg)
         cb_kept, cb_dropped = _co_buy(con, cfg)

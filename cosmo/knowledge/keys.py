@@ -10,14 +10,13 @@ rows are; 64 bits keep collisions out of reach for graphs of billions of nodes.
 from __future__ import annotations
 
 import hashlib
-import re
 
-from cosmo.catalog import NODE_TYPES
+from cosmo.catalog import NODE_TYPES, query_key
 
 PREFIX = {"product": "p", "product_type": "t", "query": "q", "intention": "i"}
 assert set(PREFIX) == set(NODE_TYPES)
+__all__ = ["edge_id", "edge_id_sql", "intention_id", "node_id", "query_key"]
 SEPARATOR = "\x1f"
-_SPACE = re.compile(r"\s+")
 
 
 def _digest(text: str) -> str:
@@ -39,9 +38,3 @@ def edge_id(head_id: str, relation: str, tail_id: str) -> str:
 def edge_id_sql(head: str, relation: str, tail: str) -> str:
     """The SQL expression (DuckDB) of :func:`edge_id` over three string columns."""
     return f"'e:' || substr(md5({head} || chr(31) || {relation} || chr(31) || {tail}), 1, 16)"
-
-
-def query_key(query: str) -> str:
-    """A search query's node key: the query as searched, lower case, whitespace collapsed (queries are
-    shoppers' words, not generated text: they are not merged further)."""
-    return _SPACE.sub(" ", query).strip().lower()

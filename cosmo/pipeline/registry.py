@@ -27,11 +27,23 @@ Where = Literal["driver", "ray", "wait"]
 RAW_LOGS = "raw_logs"
 CRITIC_CHAMPION = "models/critic@champion"
 LM_CHAMPION = "models/cosmo-lm@champion"
+# The serving side's state, outside the dataset store: what downstream systems read.
+SERVED_FEATURES = "serving/features"
+KNOWLEDGE_CACHE = "serving/cache"
+LM_ENDPOINT = "serving/cosmo-lm-endpoint"
+FEEDBACK_LANDING = "feedback_landing"
 EXTERNAL_ASSETS = {
     RAW_LOGS: "The day's raw behaviour logs and catalogue snapshot under source.uri (the shop's export).",
     CRITIC_CHAMPION: "The critic version at the registry alias critic.alias (models:/cosmo-critic@champion).",
     LM_CHAMPION: "The COSMO-LM version at the registry alias lm.alias (models:/cosmo-lm@champion); the daily "
                  "refresh generates with it once there is one (generation.model).",
+    SERVED_FEATURES: "The day the feature store serves (feature_store.backend): query, product and intention "
+                     "features of the graph, switched to a new day only once all of it is written.",
+    KNOWLEDGE_CACHE: "The async cache store (cache.backend): frequent searches pre-loaded, the daily batch's "
+                     "answers to yesterday's misses, and the queue of misses.",
+    LM_ENDPOINT: "The COSMO-LM version the model endpoint serves (serving.backend), with the async contract.",
+    FEEDBACK_LANDING: "Feedback events the knowledge API acknowledged, as landing files under "
+                      "<storage root>/feedback_landing/ds=<day>/.",
 }
 
 
@@ -141,9 +153,15 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
          params=(Param("critic_alias", {"type": ["null", "string"]}, None,
                        "Registry alias the new critic takes (default: critic.alias).", "critic.alias"),)),
     Flow("deploy",
-         "Rolls a new champion out: smoke-tests it as it is served (by alias), rolls the alias back on failure, "
-         "and rescores the latest filtered day with it.",
-         triggered_by=(CRITIC_CHAMPION,), tags=("deploy",)),
+         "Rolls new champions out: smoke-tests the critic as it is served (by alias), rolls the alias back on "
+         "failure, rescores the latest filtered day with it, rebuilds and republishes that day's knowledge; "
+         "deploys the COSMO-LM champion to the model endpoint (rolled back when its smoke test fails) and "
+         "lets it answer the cache's queued misses.",
+         triggered_by=(CRITIC_CHAMPION, LM_CHAMPION), tags=("deploy",)),
+    Flow("feedback",
+         "Turns the day's feedback events from the knowledge API into the feedback_events dataset and the "
+         "signals that raise the next days' sampling weights and annotation priorities.",
+         schedule="@daily", tags=("feedback",)),
 )}
 
 _STEPS = "cosmo.pipeline.steps"
@@ -166,7 +184,7 @@ STEPS: tuple[Step, ...] = (
          writes=("behaviour_events", "products", "relevance_judgements", "planted_intentions"), timeout_minutes=60),
     Step("sample", "daily_refresh", f"{_STEPS}:sample",
          "Behaviour sampling (paper 3.2.1): search-buy and co-buy pairs, every dropped pair with its reason.",
-         reads=("behaviour_events", "products"),
+         reads=("behaviour_events", "products", "feedback_signals"),
          writes=("search_buy_pairs", "co_buy_pairs", "dropped_pairs", "domain_statistics"), timeout_minutes=60),
     Step("report_sampling", "daily_refresh", f"{_STEPS}:report_sampling",
          "Per-domain statistics of the sampled behaviours (like the paper's Table 3) as JSON and a plot.",
@@ -196,11 +214,22 @@ STEPS: tuple[Step, ...] = (
          "the day has critic scores.",
          reads=("filtered_candidates", "critic_scores", "search_buy_pairs", "co_buy_pairs", "products"),
          writes=GRAPH_DATASETS, after=("score_candidates",), timeout_minutes=60),
+    Step("publish_features", "daily_refresh", f"{_STEPS}:publish_features",
+         "Knowledge features of the graph as of the day (paper 3.5) per query, product and intention, each set "
+         "checked by its suite, then published to the feature store, which serves the day once all of it is "
+         "written; skipped until the day's graph is built.",
+         reads=GRAPH_DATASETS, publishes=(SERVED_FEATURES,), after=("build_graph",), timeout_minutes=60),
+    Step("refresh_cache", "daily_refresh", f"{_STEPS}:refresh_cache",
+         "The cache's two layers: the frequent searches pre-loaded from the features on their longer cycle, and "
+         "the daily batch answering queued misses from the features or, through the model endpoint, COSMO-LM.",
+         reads=(SERVED_FEATURES, "behaviour_events", "search_buy_pairs", "products", LM_ENDPOINT),
+         publishes=(KNOWLEDGE_CACHE,), after=("publish_features",), optional=True, timeout_minutes=2 * 60),
     # -- annotation ------------------------------------------------------------------------------------
     Step("select_for_annotation", "annotation", f"{_STEPS}:select_for_annotation",
          "Weighted, stratified sample of kept candidates (paper 3.3.2) with a 5% audit, exported as Label "
          "Studio tasks and a Ground Truth manifest under annotation/exports/.",
-         reads=("filtered_candidates", "search_buy_pairs", "co_buy_pairs"), writes=("annotation_items",),
+         reads=("filtered_candidates", "search_buy_pairs", "co_buy_pairs", "feedback_signals", "graph_tail_forms"),
+         writes=("annotation_items",),
          timeout_minutes=30),
     Step("machine_annotate", "annotation", f"{_STEPS}:machine_annotate",
          "Machine annotators (annotation.machine_annotators: the planted-intention oracle, the LLM judge) "
@@ -251,6 +280,25 @@ STEPS: tuple[Step, ...] = (
          "Rebuild the rescored day's part of the knowledge graph from the new champion's scores.",
          reads=("filtered_candidates", "critic_scores", "search_buy_pairs", "co_buy_pairs", "products"),
          writes=GRAPH_DATASETS, after=("rescore_candidates",), timeout_minutes=60),
+    Step("republish_features", "deploy", f"{_STEPS}:republish_features",
+         "Publish the rebuilt day's features, so the feature store serves the new champion's knowledge.",
+         reads=GRAPH_DATASETS, publishes=(SERVED_FEATURES,), after=("rebuild_graph",), timeout_minutes=60),
+    Step("deploy_lm", "deploy", f"{_STEPS}:deploy_lm",
+         "Deploy the COSMO-LM champion to the model endpoint (SageMaker async, or the embedded one): a new "
+         "model and endpoint config, the endpoint updated and smoke-tested, rolled back to the previous config "
+         "on failure; nothing when it already serves the champion.",
+         reads=(LM_CHAMPION,), publishes=(LM_ENDPOINT,), optional=True, timeout_minutes=60, retries=1),
+    Step("refill_cache", "deploy", f"{_STEPS}:refill_cache",
+         "Refresh the cache from the republished features and let the deployed COSMO-LM answer the queued misses.",
+         reads=(SERVED_FEATURES, "behaviour_events", "search_buy_pairs", "products", LM_ENDPOINT),
+         publishes=(KNOWLEDGE_CACHE,), after=("republish_features", "deploy_lm"), optional=True,
+         timeout_minutes=2 * 60),
+    # -- feedback --------------------------------------------------------------------------------------
+    Step("collect_feedback", "feedback", f"{_STEPS}:collect_feedback",
+         "The day's landing files of feedback events, deduplicated and checked, as feedback_events, and summed "
+         "per behaviour and per piece of knowledge as feedback_signals (read by the next days' sampling and "
+         "annotation selection).",
+         reads=(FEEDBACK_LANDING,), writes=("feedback_events", "feedback_signals"), timeout_minutes=30),
 )
 
 STEP_BY_NAME: dict[str, Step] = {step.name: step for step in STEPS}
@@ -295,7 +343,9 @@ def assets() -> dict[str, str]:
 def asset_uri(name: str) -> str:
     """The stable URI of an asset, independent of where the configuration stores data (Airflow keys
     asset events by it; the dataset's location is in its partition manifest)."""
-    return f"cosmo://models/{name.split('/', 1)[1]}" if name.startswith("models/") else f"cosmo://datasets/{name}"
+    if name.startswith(("models/", "serving/")):
+        return f"cosmo://{name}"
+    return f"cosmo://datasets/{name}"
 
 
 def overrides_from_params(flow: Flow, params: dict[str, Any]) -> dict[str, Any]:

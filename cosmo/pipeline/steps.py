@@ -61,7 +61,7 @@ def ingest(ds: str, settings: Settings) -> Outputs:
 def sample(ds: str, settings: Settings) -> Outputs:
     from cosmo.behaviours.sampling import sample_behaviours
 
-    result = sample_behaviours(Storage.from_settings(settings), ds, settings.sampling)
+    result = sample_behaviours(Storage.from_settings(settings), ds, settings.sampling, feedback=settings.feedback)
     log.info("sampled %s: kept %s, dropped %s", ds, result.kept, result.dropped)
     return {**result.uris, "kept": result.kept}
 
@@ -312,3 +312,42 @@ def rescore_candidates(ds: str, settings: Settings) -> Outputs:
 def rebuild_graph(ds: str, settings: Settings) -> Outputs:
     """Rebuild the graph of the day ``rescore_candidates`` scored: the latest scored day up to ``ds``."""
     return build_graph(_latest_day(settings, "critic_scores", ds, "to build a graph from"), settings)
+
+
+# -- serving ---------------------------------------------------------------------------------------
+
+def publish_features(ds: str, settings: Settings) -> Outputs:
+    from cosmo.serving.publish import publish_features as publish
+    from cosmo.serving.services import open_feature_store
+
+    with open_feature_store(settings) as store:
+        return publish(ds, settings, store)
+
+
+def republish_features(ds: str, settings: Settings) -> Outputs:
+    """Publish the features of the day ``rebuild_graph`` rebuilt (the latest scored day up to ``ds``)."""
+    return publish_features(_latest_day(settings, "critic_scores", ds, "to publish features of"), settings)
+
+
+def refresh_cache(ds: str, settings: Settings) -> Outputs:
+    from cosmo.serving.batch import daily_batch
+
+    return daily_batch(ds, settings)
+
+
+def refill_cache(ds: str, settings: Settings) -> Outputs:
+    return refresh_cache(ds, settings)
+
+
+def deploy_lm(ds: str, settings: Settings) -> Outputs:
+    from cosmo.serving.services import deploy_champion
+
+    return deploy_champion(settings)
+
+
+def collect_feedback(ds: str, settings: Settings) -> Outputs:
+    from cosmo.serving.feedback import collect_feedback as collect
+
+    result = collect(Storage.from_settings(settings), ds, settings.feedback)
+    return {**result.uris, "events": result.events, "duplicates": result.duplicates, "files": result.files,
+            "counts": result.counts}

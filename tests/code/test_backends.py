@@ -8,14 +8,17 @@ from cosmo.config import Settings
 
 def test_embedded_defaults_need_no_server(settings):
     chosen = all_backends(settings)
-    assert [b.concern for b in chosen] == ["storage", "tracking and registry", "batch compute", "teacher LLM"]
+    assert [b.concern for b in chosen] == ["storage", "tracking and registry", "batch compute", "teacher LLM",
+                                           "feature store", "cache store", "model endpoint"]
     assert all(b.embedded for b in chosen)
     assert tracking(settings).target.startswith("sqlite:///")
 
 
 def test_production_settings_switch_each_concern():
     prod = Settings(storage={"root": "s3://lake/cosmo"}, tracking={"uri": "http://mlflow:5000"},
-                    ray={"address": "http://head:8265"}, generation={"backend": "vllm"})
+                    ray={"address": "http://head:8265"}, generation={"backend": "vllm"},
+                    feature_store={"backend": "sagemaker"}, cache={"backend": "redis", "redis_host": "cache"},
+                    serving={"backend": "sagemaker", "endpoint_name": "cosmo-lm"})
     assert not any(b.embedded for b in all_backends(prod))
     assert storage(prod).name == "s3 Parquet" and compute(prod).target == "http://head:8265"
     assert teacher(prod).name.startswith("vLLM")

@@ -135,6 +135,7 @@ SAMPLE = {
     "feature_group_names": {
         "query_intent": "cosmo-test-query-intent",
         "product_intent": "cosmo-test-product-intent",
+        "intention_hierarchy": "cosmo-test-intention-hierarchy",
     },
     "redis_host": "master.cosmo-test-cache.abc123.euw1.cache.amazonaws.com",
     "redis_port": 6379,

@@ -44,6 +44,13 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
 
     storage = Storage(str(data))
     assert storage.manifest("lm_instructions", DAY)["rows"] > 0
+    # serving: the rebuilt day's features are served, COSMO-LM is deployed, the API answered
+    assert "knowledge API on http://127.0.0.1:" in first.output and f"serving the features of {DAY}" in first.output
+    assert "GET /v1/queries/knowledge?q=" in first.output and "POST /v1/feedback" in first.output
+    features = tmp_path / "features" / "offline" / "query_intent" / f"ds={DAY}" / "part-00000.parquet"
+    assert features.stat().st_size > 0
+    deployment = json.loads((tmp_path / "endpoint" / "deployment.json").read_text())
+    assert deployment["model_name"] == "cosmo-lm" and deployment["model_data_url"].startswith("models:/cosmo-lm/")
     labels = storage.read("annotation_labels", DAY)
     assert set(labels.column("annotator_kind").to_pylist()) == {"machine"}
     assert storage.manifest("critic_scores", DAY)["rows"] == sum(storage.read("filtered_candidates", DAY)

@@ -66,33 +66,68 @@ variable "feature_groups" {
       type = string
     }))
   }))
-  description = "Feature groups by feature set name (the key the platform uses, e.g. query_intent). Each lists its features; the record identifier and event time must be among them."
+  description = "Feature groups by feature set name (the key the platform uses, e.g. query_intent). Each lists its features; the record identifier and event time must be among them. The defaults are cosmo.serving.feature_sets (FeatureSet.definitions): change both together (tests/infra/test_feature_groups_match.py checks it)."
   default = {
     query_intent = {
-      description                    = "COSMO knowledge per search query: intentions and their scores."
-      record_identifier_feature_name = "query_id"
+      description                    = "COSMO knowledge per search query: intentions by relation, strong intent, intention cluster, linked product types."
+      record_identifier_feature_name = "record_id"
       event_time_feature_name        = "event_time"
       features = [
-        { name = "query_id", type = "String" },
+        { name = "record_id", type = "String" },
         { name = "event_time", type = "Fractional" },
+        { name = "ds", type = "String" },
+        { name = "query_id", type = "String" },
         { name = "query", type = "String" },
         { name = "intents", type = "String" },
-        { name = "intent_scores", type = "String" },
-        { name = "model_version", type = "String" },
+        { name = "top_intention", type = "String" },
+        { name = "top_relation", type = "String" },
+        { name = "top_typicality", type = "Fractional" },
+        { name = "strong_intent", type = "Integral" },
+        { name = "intent_cluster", type = "String" },
+        { name = "intent_cluster_name", type = "String" },
+        { name = "product_types", type = "String" },
+        { name = "critic_models", type = "String" },
       ]
     }
     product_intent = {
-      description                    = "COSMO knowledge per product: intentions, relations and their scores."
-      record_identifier_feature_name = "product_id"
+      description                    = "COSMO knowledge per product: intentions by relation, strong intent, intention cluster, linked product types."
+      record_identifier_feature_name = "record_id"
       event_time_feature_name        = "event_time"
       features = [
-        { name = "product_id", type = "String" },
+        { name = "record_id", type = "String" },
         { name = "event_time", type = "Fractional" },
+        { name = "ds", type = "String" },
+        { name = "product_id", type = "String" },
+        { name = "title", type = "String" },
         { name = "product_type", type = "String" },
         { name = "domain", type = "String" },
         { name = "intents", type = "String" },
-        { name = "intent_scores", type = "String" },
-        { name = "model_version", type = "String" },
+        { name = "top_intention", type = "String" },
+        { name = "top_relation", type = "String" },
+        { name = "top_typicality", type = "Fractional" },
+        { name = "strong_intent", type = "Integral" },
+        { name = "intent_cluster", type = "String" },
+        { name = "intent_cluster_name", type = "String" },
+        { name = "product_types", type = "String" },
+        { name = "critic_models", type = "String" },
+      ]
+    }
+    intention_hierarchy = {
+      description                    = "Each intention node with its place in the hierarchy: what navigation suggestions are made of."
+      record_identifier_feature_name = "record_id"
+      event_time_feature_name        = "event_time"
+      features = [
+        { name = "record_id", type = "String" },
+        { name = "event_time", type = "Fractional" },
+        { name = "ds", type = "String" },
+        { name = "intention_id", type = "String" },
+        { name = "name", type = "String" },
+        { name = "parent_id", type = "String" },
+        { name = "parent_name", type = "String" },
+        { name = "depth", type = "Integral" },
+        { name = "children", type = "String" },
+        { name = "product_types", type = "String" },
+        { name = "queries", type = "Integral" },
       ]
     }
   }
@@ -117,6 +152,11 @@ variable "feature_groups" {
       contains(["String", "Fractional"], one([for f in g.features : f.type if f.name == g.event_time_feature_name]))
     ])
     error_message = "The event time feature must be String (ISO-8601) or Fractional (epoch seconds)."
+  }
+
+  validation {
+    condition     = alltrue([for g in values(var.feature_groups) : length(g.description) <= 128])
+    error_message = "Feature group descriptions are at most 128 characters (SageMaker's limit)."
   }
 
   validation {

@@ -10,8 +10,9 @@ module "platform_env" {
   async_output_uri        = "s3://cosmo-example-inference-123456789012/async-output"
   async_failure_uri       = "s3://cosmo-example-inference-123456789012/async-failures"
   feature_group_names = {
-    query_intent   = "cosmo-example-query-intent"
-    product_intent = "cosmo-example-product-intent"
+    query_intent        = "cosmo-example-query-intent"
+    product_intent      = "cosmo-example-product-intent"
+    intention_hierarchy = "cosmo-example-intention-hierarchy"
   }
   redis_host  = "master.cosmo-example-cache.abc123.euw1.cache.amazonaws.com"
   ray_address = "http://cosmo-head-svc.ray.svc.cluster.local:8265"

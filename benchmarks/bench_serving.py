@@ -1,0 +1,349 @@
+"""Serving benchmark on loopback (issue 16), bounded in count and time, on this machine:
+
+1. Cache-hit latency through the knowledge API (HTTP, bearer token, Redis cache) against a raw Redis
+   GET of the same key in the same run (the floor): p50 and p99 of sequential requests, and requests/s
+   with concurrent clients. Target: API p50 within 3x of the raw GET.
+2. 1,000 concurrent clients, each asking for knowledge and posting one feedback event: errors
+   counted, and the feedback events counted back from the day's collected dataset (none lost).
+3. Publishing 1,000,000 feature rows to the embedded feature store, and 1,000,000 entries to the
+   Redis cache's frequent layer: rows/s and the peak resident memory of each.
+4. Property-based requests (schemathesis) against the OpenAPI spec, with and without a token: the
+   cases tried and the 5xx found (target: none).
+
+Prints a table and writes ``benchmarks/results/serving.{json,png}``. Needs Redis on 127.0.0.1:6379.
+
+    python benchmarks/bench_serving.py
+    python benchmarks/bench_serving.py --requests 500 --clients 200 --rows 100000 --fuzz-examples 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DAY = dt.date(2026, 11, 27)
+TOKEN = "bench-" + uuid.uuid4().hex
+
+
+class PeakRSS:
+    """The process's largest resident set while the block runs (sampled every 20 ms)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.peak = 0
+        self.before = 0
+
+    def __enter__(self) -> PeakRSS:
+        self.before = self.process.memory_info().rss
+        self.peak = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def settings_for(root: Path, prefix: str):
+    from cosmo.config import Settings
+
+    return Settings(storage={"root": str(root / "data")},
+                    cache={"backend": "redis", "redis_host": "127.0.0.1", "key_prefix": prefix},
+                    feedback={"flush_ms": 20})
+
+
+def publish_day(settings) -> list[str]:
+    """A day's graph from synthetic candidates, published; returns its query keys."""
+    from cosmo.knowledge.build import build_graph
+    from cosmo.knowledge.embedding import HashingEmbedder
+    from cosmo.knowledge.synthetic import synthetic_day, write_day
+    from cosmo.serving.feature_sets import QUERY_INTENT
+    from cosmo.serving.publish import publish_features
+    from cosmo.serving.services import open_feature_store
+    from cosmo.storage import Storage
+
+    storage = Storage.from_settings(settings, gate=False)
+    write_day(storage, DAY, synthetic_day(DAY, 5000, distinct_tails=800, queries=600, products=400, seed=7))
+    build_graph(storage, DAY, settings, embed=HashingEmbedder(), report=False)
+    with open_feature_store(settings) as store:
+        publish_features(DAY, settings, store)
+        import pyarrow.parquet as pq
+
+        queries = pq.read_table(store.offline_path(QUERY_INTENT, DAY.isoformat()), columns=["query_id"]) \
+            .column("query_id").to_pylist()
+    # the day's searches: every query of the graph, so the frequent layer holds them all
+    import pyarrow as pa
+
+    from cosmo.catalog import BEHAVIOUR_EVENTS
+
+    when = dt.datetime.combine(DAY, dt.time(9), tzinfo=dt.UTC)
+    events = [{"session_id": f"s{i}", "user_id": None, "ts": when, "event_type": "search", "query": q,
+               "product_id": None} for i, q in enumerate(queries)]
+    storage.write(BEHAVIOUR_EVENTS, DAY, pa.Table.from_pylist(events, BEHAVIOUR_EVENTS.schema))
+    return queries
+
+
+def latency(settings, queries: list[str], requests: int, concurrency: int) -> dict:
+    import httpx
+    import redis
+
+    from cosmo.serving.batch import refresh_frequent
+    from cosmo.serving.server import background_api
+    from cosmo.serving.services import open_cache, open_feature_store
+
+    with open_feature_store(settings) as store, open_cache(settings) as cache:
+        refresh_frequent(DAY, settings, cache, store, force=True)
+    key = queries[0]
+    raw = redis.Redis(host="127.0.0.1", port=6379)
+    raw_key = next(raw.scan_iter(f"{settings.cache.key_prefix}:cache:frequent:*:query:{key}"), None)
+    assert raw_key is not None, f"the frequent layer has no entry for {key!r}"
+    for _ in range(200):
+        raw.get(raw_key)
+    raw_times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        raw.get(raw_key)
+        raw_times.append(time.perf_counter() - started)
+    with background_api(settings, [TOKEN]) as url:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=url, headers=headers) as client:
+            for _ in range(100):
+                assert client.get("/v1/queries/knowledge", params={"q": key}).status_code == 200
+            api_times = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                answer = client.get("/v1/queries/knowledge", params={"q": key})
+                api_times.append(time.perf_counter() - started)
+                assert answer.status_code == 200
+            metrics = client.get("/metrics").text
+
+        async def hammer() -> float:
+            async with httpx.AsyncClient(base_url=url, headers=headers,
+                                         limits=httpx.Limits(max_connections=concurrency)) as client:
+                async def one(i):
+                    answer = await client.get("/v1/queries/knowledge", params={"q": queries[i % len(queries)]})
+                    assert answer.status_code == 200
+
+                started = time.perf_counter()
+                await asyncio.gather(*(one(i) for i in range(requests)))
+                return requests / (time.perf_counter() - started)
+
+        throughput = asyncio.run(hammer())
+    hits = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith('cosmo_cache_requests_total{kind="query",result="frequent"}'))
+    raw_p50, api_p50 = percentile(raw_times, 0.5), percentile(api_times, 0.5)
+    return {"raw_get_p50_ms": raw_p50 * 1e3, "raw_get_p99_ms": percentile(raw_times, 0.99) * 1e3,
+            "api_p50_ms": api_p50 * 1e3, "api_p99_ms": percentile(api_times, 0.99) * 1e3,
+            "api_mean_ms": statistics.fmean(api_times) * 1e3, "p50_ratio": api_p50 / raw_p50,
+            "requests_per_second": throughput, "concurrency": concurrency, "requests": requests,
+            "frequent_hits_counted": hits}
+
+
+def many_clients(settings, queries: list[str], clients: int) -> dict:
+    import httpx
+
+    from cosmo.serving.feedback import collect_feedback
+    from cosmo.serving.server import background_api
+    from cosmo.storage import Storage
+
+    errors: list[str] = []
+    with background_api(settings, [TOKEN]) as url:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+
+        async def run() -> float:
+            limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+            async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as client:
+                gate = asyncio.Event()
+
+                async def one(i):
+                    await gate.wait()  # every client starts at once
+                    try:
+                        got = await client.get("/v1/queries/knowledge", params={"q": queries[i % len(queries)]})
+                        posted = await client.post("/v1/feedback", json={"events": [{
+                            "event_id": f"bench-{i}", "event": "clicked", "query": queries[i % len(queries)]}]})
+                        if got.status_code != 200 or posted.status_code != 202:
+                            errors.append(f"{got.status_code}/{posted.status_code}")
+                    except httpx.HTTPError as error:
+                        errors.append(type(error).__name__)
+
+                tasks = [asyncio.create_task(one(i)) for i in range(clients)]
+                await asyncio.sleep(0.1)
+                started = time.perf_counter()
+                gate.set()
+                await asyncio.gather(*tasks)
+                return time.perf_counter() - started
+
+        seconds = asyncio.run(run())
+    storage = Storage.from_settings(settings)
+    today = dt.datetime.now(dt.UTC).date()
+    result = collect_feedback(storage, today, settings.feedback)
+    counted = sum(1 for e in storage.read("feedback_events", today, columns=["event_id"]).column("event_id")
+                  .to_pylist() if e.startswith("bench-"))
+    return {"clients": clients, "errors": len(errors), "error_kinds": sorted(set(errors))[:5],
+            "seconds": seconds, "feedback_sent": clients, "feedback_counted_back": counted,
+            "feedback_files": result.files}
+
+
+def publish_rows(settings, rows: int) -> dict:
+    import numpy as np
+    import pyarrow as pa
+
+    from cosmo.serving.cache import CacheEntry
+    from cosmo.serving.feature_sets import QUERY_INTENT
+    from cosmo.serving.feature_store import EmbeddedFeatureStore
+    from cosmo.serving.services import open_cache
+
+    intents = json.dumps([{"relation": "USED_FOR_EVE", "intention_id": "i:0", "intention": "camping",
+                           "typicality": 0.9, "plausibility": 0.8, "evidence": 3}])
+
+    def batches(chunk: int = 50_000):
+        for start in range(0, rows, chunk):
+            n = min(chunk, rows - start)
+            keys = [f"query {i}" for i in range(start, start + n)]
+            columns = {f.name: pa.nulls(n, type=f.type if f.type != "String" else pa.string())
+                       for f in QUERY_INTENT.features}
+            table = pa.table({**columns, "query_id": keys, "query": keys, "intents": [intents] * n,
+                              "top_intention": ["camping"] * n, "top_typicality": np.full(n, 0.9),
+                              "strong_intent": np.ones(n, dtype=np.int64)})
+            yield from table.select(QUERY_INTENT.schema.names).cast(QUERY_INTENT.schema).to_batches()
+
+    figures = {}
+    with tempfile.TemporaryDirectory() as folder:
+        store = EmbeddedFeatureStore(folder)
+        with PeakRSS() as memory:
+            started = time.perf_counter()
+            result = store.publish(QUERY_INTENT, DAY.isoformat(), batches())
+            seconds = time.perf_counter() - started
+        store.close()
+        figures["embedded_store"] = {"rows": result.records, "seconds": seconds, "rows_per_second": rows / seconds,
+                                     "peak_rss_mib": memory.peak / 2**20,
+                                     "rss_growth_mib": (memory.peak - memory.before) / 2**20}
+    knowledge = {"ds": DAY.isoformat(), "source": "graph", "intents": json.loads(intents), "strong_intent": True,
+                 "intent_cluster": None, "intent_cluster_name": None, "product_types": []}
+    with open_cache(settings) as cache:
+        entries = (CacheEntry("query", f"query {i}", knowledge, "frequent", DAY.isoformat(), "graph")
+                   for i in range(rows))
+        with PeakRSS() as memory:
+            started = time.perf_counter()
+            written = cache.replace_frequent(entries, ds=DAY.isoformat(), ttl_seconds=3600)
+            seconds = time.perf_counter() - started
+        figures["redis_cache"] = {"rows": written, "seconds": seconds, "rows_per_second": rows / seconds,
+                                  "peak_rss_mib": memory.peak / 2**20,
+                                  "rss_growth_mib": (memory.peak - memory.before) / 2**20}
+    return figures
+
+
+def fuzz(settings, examples: int) -> dict:
+    from cosmo.serving.api import create_app
+    from cosmo.serving.fuzz import fuzz_app
+    from cosmo.serving.server import api_services
+
+    with api_services(settings) as services:
+        return fuzz_app(create_app(settings, services, [TOKEN]), TOKEN, examples=examples)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    lat = results["latency"]
+    labels = ["raw Redis GET", "API (HTTP)"]
+    left.bar([f"{n}\np50" for n in labels], [lat["raw_get_p50_ms"], lat["api_p50_ms"]], color=["#999", "#4c72b0"])
+    left.bar([f"{n}\np99" for n in labels], [lat["raw_get_p99_ms"], lat["api_p99_ms"]], color=["#ccc", "#9db4d8"])
+    left.set_ylabel("ms")
+    left.set_title(f"cache hit: API p50 = {lat['p50_ratio']:.1f}x raw GET; {lat['requests_per_second']:.0f} req/s")
+    pub = results["publish"]
+    names = list(pub)
+    right.bar(names, [pub[n]["rows_per_second"] for n in names], color="#55a868")
+    for i, n in enumerate(names):
+        right.text(i, pub[n]["rows_per_second"], f"peak {pub[n]['peak_rss_mib']:.0f} MiB", ha="center", va="bottom")
+    right.set_ylabel("rows/s")
+    right.set_title(f"publishing {pub[names[0]]['rows']:,} rows")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--fuzz-examples", type=int, default=50)
+    args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    import redis
+
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    results: dict = {"machine": f"{os.cpu_count()} cores"}
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            settings = settings_for(Path(folder), prefix)
+            started = time.perf_counter()
+            queries = publish_day(settings)
+            print(f"published a synthetic day ({len(queries)} queries) in {time.perf_counter() - started:.1f}s")
+            results["latency"] = latency(settings, queries, args.requests, args.concurrency)
+            print("latency:", json.dumps(results["latency"], indent=1))
+            results["clients"] = many_clients(settings, queries, args.clients)
+            print("clients:", json.dumps(results["clients"], indent=1))
+            results["publish"] = publish_rows(settings, args.rows)
+            print("publish:", json.dumps(results["publish"], indent=1))
+            results["fuzz"] = fuzz(settings, args.fuzz_examples)
+            print("fuzz:", json.dumps(results["fuzz"], indent=1))
+    finally:
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        for key in client.scan_iter(f"{prefix}:*", count=10_000):
+            client.delete(key)
+    lat, clients, fuzzed = results["latency"], results["clients"], results["fuzz"]
+    rows = [
+        ("cache hit p50, raw Redis GET", f"{lat['raw_get_p50_ms']:.3f} ms"),
+        ("cache hit p50 / p99 through the API", f"{lat['api_p50_ms']:.3f} / {lat['api_p99_ms']:.3f} ms"),
+        ("API p50 / raw GET p50 (target <= 3)", f"{lat['p50_ratio']:.1f}x"),
+        (f"requests/s ({lat['concurrency']} concurrent)", f"{lat['requests_per_second']:.0f}"),
+        (f"{clients['clients']} concurrent clients: errors", str(clients["errors"])),
+        ("feedback events sent / counted back", f"{clients['feedback_sent']} / {clients['feedback_counted_back']}"),
+        *[(f"publish {v['rows']:,} rows to {k}", f"{v['rows_per_second']:,.0f} rows/s, peak RSS "
+           f"{v['peak_rss_mib']:.0f} MiB (+{v['rss_growth_mib']:.0f})") for k, v in results["publish"].items()],
+        ("schemathesis cases / 5xx", f"{fuzzed['cases']} / {len(fuzzed['server_errors'])}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print()
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "serving.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    plot(results, RESULTS / "serving.png")
+    print(f"\nwrote {RESULTS / 'serving.json'} and serving.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,405 @@
+"""The knowledge API for downstream teams (paper 3.5): knowledge for a query, a product or a
+query-product pair, navigation suggestions from the intention hierarchy, and feedback events.
+
+A query's knowledge comes from the cache (its daily layer, then the frequent searches pre-loaded),
+then the feature store (the graph's knowledge of the served day); when neither has it the request
+is queued for the next daily batch (COSMO-LM answers it) and the API answers at once with status
+``pending`` (HTTP 202). Products are looked up the same way.
+
+Every route but ``/health`` needs a bearer token; tokens come from the environment or AWS Secrets
+Manager (:func:`accepted_tokens`), never from a file in the repository, and are held only as
+digests. Inputs are validated by their pydantic models (a clear 422 names the field). Each request
+is logged as one JSON line on the ``cosmo.api.access`` logger (never with its token), and counted
+in Prometheus metrics at ``/metrics``.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures' annotations, some local.
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cosmo.catalog import FEEDBACK_KINDS, query_key
+from cosmo.config import Settings
+from cosmo.errors import CosmoError
+from cosmo.serving import knowledge as served
+from cosmo.serving.feature_sets import INTENTION_HIERARCHY, PRODUCT_INTENT, QUERY_INTENT
+
+access_log = logging.getLogger("cosmo.api.access")
+log = logging.getLogger(__name__)
+
+API_VERSION = "1"
+MAX_TEXT = 500
+NAVIGATION_INTENTS = 3
+
+
+class ApiConfigError(CosmoError):
+    """The API cannot start as configured (e.g. no tokens)."""
+
+
+# -- tokens ------------------------------------------------------------------------------------------
+
+def accepted_tokens(settings: Settings, *, secrets_client=None) -> list[str]:
+    """The bearer tokens callers may present: ``api.tokens`` (the environment) and the JSON list (or
+    single token) in the Secrets Manager secret ``api.token_secret_id``."""
+    tokens = [t.get_secret_value() for t in settings.api.tokens]
+    if settings.api.token_secret_id:
+        if secrets_client is None:
+            import boto3
+
+            secrets_client = boto3.client("secretsmanager", region_name=settings.aws.region,
+                                          endpoint_url=settings.aws.endpoint_url)
+        value = secrets_client.get_secret_value(SecretId=settings.api.token_secret_id)["SecretString"]
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        tokens += [parsed] if isinstance(parsed, str) else [str(t) for t in parsed]
+    tokens = [t for t in tokens if t]
+    if not tokens:
+        raise ApiConfigError("the knowledge API has no tokens to accept: set COSMO_API__TOKENS (a JSON list) "
+                             "or api.token_secret_id (a Secrets Manager secret)")
+    return tokens
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+# -- the wire format ------------------------------------------------------------------------------------
+
+class Intent(BaseModel):
+    relation: str
+    intention_id: str | None = None
+    intention: str
+    typicality: float | None = Field(None, description="Critic typicality; none for COSMO-LM answers not yet scored.")
+    plausibility: float | None = None
+    evidence: int = Field(0, description="Behaviour evidence (purchases or co-buy support) behind the edge.")
+
+
+class ProductTypeScore(BaseModel):
+    product_type: str
+    score: float
+
+
+class Knowledge(BaseModel):
+    status: Literal["ready", "pending"]
+    ds: str | None = Field(None, description="The graph day (or the batch day) the knowledge is from.")
+    source: str | None = Field(None, description="graph, cosmo-lm:<model> or none.")
+    intents: list[Intent] = []
+    strong_intent: bool = False
+    intent_cluster: str | None = None
+    intent_cluster_name: str | None = None
+    product_types: list[ProductTypeScore] = []
+    reason: str | None = None
+
+
+class QueryKnowledge(Knowledge):
+    query: str
+    query_key: str
+
+
+class ProductKnowledge(Knowledge):
+    product_id: str
+    title: str | None = None
+    product_type: str | None = None
+    domain: str | None = None
+
+
+class PairKnowledge(BaseModel):
+    status: Literal["ready", "pending"]
+    query: QueryKnowledge
+    product: ProductKnowledge
+    shared_intents: list[Intent] = Field([], description="Intentions the query and the product share.")
+    same_cluster: bool = Field(False, description="Their top intentions have the same root intention.")
+    product_type_score: float | None = Field(
+        None, description="How strongly the query's intentions lead to the product's type (none: not at all).")
+
+
+class Suggestion(BaseModel):
+    text: str
+    intention_id: str | None = None
+    kind: Literal["refine", "broaden", "product_type"]
+    because: str | None = Field(None, description="The query's intention the suggestion comes from.")
+
+
+class Navigation(BaseModel):
+    status: Literal["ready", "pending"]
+    query: str
+    suggestions: list[Suggestion] = []
+
+
+class FeedbackEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
+                                 description="Caller's id of the event; a retried event with the same id counts once.")
+    event: Literal[FEEDBACK_KINDS]  # type: ignore[valid-type]
+    query: str | None = Field(None, min_length=1, max_length=MAX_TEXT)
+    product_id: str | None = Field(None, min_length=1, max_length=128)
+    intention_id: str | None = Field(None, min_length=1, max_length=128,
+                                     description="The served intention the event concerns, if any.")
+    session_id: str | None = Field(None, min_length=1, max_length=128)
+    ts: dt.datetime | None = Field(None, description="When it happened (default: when received).")
+
+    @model_validator(mode="after")
+    def _names_something(self) -> "FeedbackEvent":
+        if self.query is None and self.product_id is None:
+            raise ValueError("an event names a query, a product_id or both")
+        if self.query is not None and not query_key(self.query):
+            raise ValueError("query is blank")
+        if self.ts is not None and self.ts.tzinfo is None:
+            raise ValueError("ts needs a time zone (e.g. 2026-12-01T10:00:00Z)")
+        return self
+
+
+class FeedbackBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[FeedbackEvent] = Field(..., min_length=1)
+
+
+class FeedbackAccepted(BaseModel):
+    accepted: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    served_ds: str | None
+
+
+# -- the app ----------------------------------------------------------------------------------------
+
+@dataclass
+class Services:
+    """What the API reads and writes; the app closes none of them (their owner does)."""
+
+    feature_store: Any
+    cache: Any
+    feedback: Any  # FeedbackWriter
+    registry: CollectorRegistry
+
+
+class _AccessLog:
+    """ASGI middleware: one JSON line per request and the request metrics (pure ASGI, so it adds no
+    task switch to each request the way an http middleware does)."""
+
+    def __init__(self, app, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        seen = {"status": 500}
+
+        async def recorded_send(message):
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recorded_send)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.requests.labels(scope["method"], path, str(seen["status"])).inc()
+            self.latency.labels(path).observe(seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                headers = dict(scope.get("headers") or [])
+                access_log.info(json.dumps({
+                    "ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                    "method": scope["method"], "path": scope["path"], "route": path, "status": seen["status"],
+                    "ms": round(seconds * 1000, 3),
+                    "client": (scope.get("client") or ["", 0])[0],
+                    "request_id": headers.get(b"x-request-id", b"").decode("latin-1") or None,
+                    "caller": scope.get("state", {}).get("caller")}))
+
+
+def create_app(settings: Settings, services: Services, tokens: list[str]) -> FastAPI:
+    """The API over ``services``; ``tokens`` from :func:`accepted_tokens`."""
+    if not tokens:
+        raise ApiConfigError("no tokens: the API accepts no unauthenticated callers")
+    digests = [_digest(t) for t in tokens]
+    store, cache, registry = services.feature_store, services.cache, services.registry
+    requests = Counter("cosmo_api_requests_total", "API requests by route and status",
+                       ["method", "route", "status"], registry=registry)
+    latency = Histogram("cosmo_api_request_seconds", "API request latency by route", ["route"], registry=registry,
+                        buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
+    pending = Counter("cosmo_api_pending_total", "Requests answered pending and queued", ["kind"],
+                      registry=registry)
+    bearer = HTTPBearer(auto_error=False, description="A token from COSMO_API__TOKENS or api.token_secret_id.")
+
+    def caller(request: Request,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})
+        presented = _digest(credentials.credentials)
+        # compare against every token, so the time taken says nothing about which one nearly matched
+        matched = [hmac.compare_digest(presented, d) for d in digests]
+        if not any(matched):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the bearer token is not valid",
+                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        fingerprint = presented.hex()[:8]  # names the caller in logs without the token
+        request.scope.setdefault("state", {})["caller"] = fingerprint
+        return fingerprint
+
+    Authorised = Annotated[str, Depends(caller)]
+    QueryText = Annotated[str, Query(min_length=1, max_length=MAX_TEXT, description="The search query.")]
+    ProductId = Annotated[str, Query(min_length=1, max_length=128, description="Catalogue product id.")]
+
+    app = FastAPI(
+        title="COSMO knowledge API", version=API_VERSION,
+        description="Shopping-intention knowledge for queries and products, navigation suggestions and "
+                    "feedback. Every route but /health takes a bearer token.")
+
+    def backend_call(what: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as error:  # a store or cache outage is the service's, not the caller's, fault
+            log.exception("%s failed", what)
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"{what} is unavailable: "
+                                f"{type(error).__name__}") from error
+
+    def lookup(kind: str, key: str, feature_set) -> dict | None:
+        entry = backend_call("the cache", lambda: cache.get(kind, key))
+        if entry is not None:
+            return entry.knowledge
+        row = backend_call("the feature store", lambda: store.get(feature_set, key))
+        return served.from_features(row) if row is not None else None
+
+    def query_knowledge(text: str) -> QueryKnowledge:
+        key = query_key(text)
+        if not key:
+            raise HTTPException(422, "query is blank")
+        found = lookup("query", key, QUERY_INTENT)
+        if found is None:
+            backend_call("the cache queue", lambda: cache.enqueue("query", key))
+            pending.labels("query").inc()
+            return QueryKnowledge(status="pending", query=text, query_key=key)
+        return QueryKnowledge(status="ready", query=text, query_key=key, **_known(found))
+
+    def product_knowledge(product_id: str) -> ProductKnowledge:
+        found = lookup("product", product_id, PRODUCT_INTENT)
+        if found is None:
+            backend_call("the cache queue", lambda: cache.enqueue("product", product_id))
+            pending.labels("product").inc()
+            return ProductKnowledge(status="pending", product_id=product_id)
+        return ProductKnowledge(status="ready", product_id=product_id, **_known(found))
+
+    def answer(model: BaseModel) -> JSONResponse:
+        code = status.HTTP_200_OK if model.status == "ready" else status.HTTP_202_ACCEPTED
+        return JSONResponse(model.model_dump(mode="json"), status_code=code)
+
+    ready_or_pending = {202: {"description": "Not known yet: queued for the next batch; ask again later."},
+                        401: {"description": "Missing or invalid bearer token."}}
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        """Liveness and the day being served (no token needed; says nothing about the knowledge)."""
+        served_ds = backend_call("the feature store", lambda: store.current_ds(QUERY_INTENT))
+        return Health(status="ok", served_ds=served_ds)
+
+    @app.get("/v1/queries/knowledge", response_model=QueryKnowledge, responses=ready_or_pending,
+             tags=["knowledge"])
+    def knowledge_for_query(q: QueryText, _: Authorised):
+        """What the query is for: intentions by relation, strong-intent flag, cluster, linked product types."""
+        return answer(query_knowledge(q))
+
+    @app.get("/v1/products/{product_id}/knowledge", response_model=ProductKnowledge, responses=ready_or_pending,
+             tags=["knowledge"])
+    def knowledge_for_product(product_id: Annotated[str, Path(min_length=1, max_length=128)], _: Authorised):
+        """What the product is bought for, and the product types linked to it through its intentions."""
+        return answer(product_knowledge(product_id))
+
+    @app.get("/v1/pairs/knowledge", response_model=PairKnowledge, responses=ready_or_pending, tags=["knowledge"])
+    def knowledge_for_pair(q: QueryText, product_id: ProductId, _: Authorised):
+        """The query's and the product's knowledge and what links them (for relevance and ranking)."""
+        query, product = query_knowledge(q), product_knowledge(product_id)
+        ready = query.status == "ready" and product.status == "ready"
+        pair = PairKnowledge(status="ready" if ready else "pending", query=query, product=product)
+        if ready:
+            product_intentions = {i.intention_id for i in product.intents if i.intention_id}
+            pair.shared_intents = [i for i in query.intents if i.intention_id in product_intentions]
+            pair.same_cluster = bool(query.intent_cluster) and query.intent_cluster == product.intent_cluster
+            scores = {t.product_type: t.score for t in query.product_types}
+            pair.product_type_score = scores.get(product.product_type) if product.product_type else None
+        return answer(pair)
+
+    @app.get("/v1/queries/navigation", response_model=Navigation, responses=ready_or_pending,
+             tags=["navigation"])
+    def navigation_for_query(q: QueryText, _: Authorised):
+        """Suggestions for the next turn of a search (multi-turn navigation): finer and broader intentions
+        from the hierarchy around the query's top intentions, and the product types they lead to."""
+        knowledge = query_knowledge(q)
+        if knowledge.status == "pending":
+            return answer(Navigation(status="pending", query=q))
+        top = [i for i in knowledge.intents if i.intention_id][:NAVIGATION_INTENTS]
+        rows = backend_call("the feature store", lambda: store.batch_get(
+            INTENTION_HIERARCHY, [i.intention_id for i in top])) if top else {}
+        suggestions: list[Suggestion] = []
+        seen: set[str] = {query_key(q)}
+        for intent in top:
+            row = rows.get(intent.intention_id)
+            if row is None:
+                continue
+            for child in json.loads(row.get("children") or "[]"):
+                suggestions.append(Suggestion(text=child["name"], intention_id=child["intention_id"], kind="refine",
+                                              because=intent.intention))
+            if row.get("parent_id"):
+                suggestions.append(Suggestion(text=row["parent_name"], intention_id=row["parent_id"],
+                                              kind="broaden", because=intent.intention))
+        suggestions += [Suggestion(text=t.product_type, kind="product_type") for t in knowledge.product_types]
+        unique = []
+        for suggestion in suggestions:
+            if query_key(suggestion.text) not in seen:
+                seen.add(query_key(suggestion.text))
+                unique.append(suggestion)
+        return answer(Navigation(status="ready", query=q, suggestions=unique))
+
+    @app.post("/v1/feedback", response_model=FeedbackAccepted, status_code=status.HTTP_202_ACCEPTED,
+              responses={401: {"description": "Missing or invalid bearer token."},
+                         413: {"description": "More events than api.max_batch in one request."}},
+              tags=["feedback"])
+    def feedback(batch: FeedbackBatch, _: Authorised) -> FeedbackAccepted:
+        """Interactions with served knowledge (shown, clicked, purchased). Answered once the events are
+        stored; a retried event with the same event_id is counted once."""
+        if len(batch.events) > settings.api.max_batch:
+            raise HTTPException(413,
+                                f"at most {settings.api.max_batch} events per request")
+        events = [e.model_dump() for e in batch.events]
+        for event in events:
+            event["event_id"] = event["event_id"] or uuid.uuid4().hex
+        accepted = backend_call("the feedback store", lambda: services.feedback.submit(events))
+        return FeedbackAccepted(accepted=accepted)
+
+    @app.get("/metrics", tags=["service"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition."}})
+    def metrics(_: Authorised) -> Response:
+        """Prometheus metrics: requests, latency, cache hits by layer, queue length (scrape with the token)."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(_AccessLog, requests=requests, latency=latency)
+    return app
+
+
+def _known(knowledge: dict) -> dict:
+    fields = set(ProductKnowledge.model_fields) - {"status", "product_id"}
+    return {k: v for k, v in knowledge.items() if k in fields}
