@@ -142,7 +142,8 @@ def latency(settings, queries: list[str], requests: int, concurrency: int) -> di
             metrics = client.get("/metrics").text
 
         async def hammer() -> float:
-            async with httpx.AsyncClient(base_url=url, headers=headers,
+            # requests wait for one of `concurrency` connections: no pool timeout
+            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=httpx.Timeout(30, pool=None),
                                          limits=httpx.Limits(max_connections=concurrency)) as client:
                 async def one(i):
                     answer = await client.get("/v1/queries/knowledge", params={"q": queries[i % len(queries)]})

@@ -77,3 +77,27 @@ def teacher_path() -> str:
 def shared_data() -> Path:
     require_or_skip(SHARED_DATA.is_dir(), f"public sample data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture
+def moto_server(monkeypatch):
+    """moto's server on loopback (port 0), its process-wide state reset before and after; yields its URL.
+    moto accepts any credentials; real runs use the standard AWS credential chain."""
+    import urllib.request
+
+    from moto.server import ThreadedMotoServer
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+
+    def reset() -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
+
+    reset()
+    yield url
+    reset()
+    server.stop()

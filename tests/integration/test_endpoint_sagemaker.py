@@ -66,24 +66,12 @@ def _update_endpoint(self):
 
 
 @pytest.fixture
-def moto_url(monkeypatch):
+def moto_url(monkeypatch, moto_server):
     from moto.sagemaker.responses import SageMakerResponse
-    from moto.server import ThreadedMotoServer
 
     monkeypatch.setattr(SageMakerResponse, "update_endpoint", _update_endpoint, raising=False)
-    # moto accepts any credentials; real runs use the standard AWS credential chain
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    # moto's state (queued results included) is process-wide: every test starts from nothing
-    requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
-    boto3.client("s3", endpoint_url=url, region_name=REGION).create_bucket(Bucket=BUCKET)
-    yield url
-    requests.post(f"{url}/moto-api/reset", timeout=10)
-    server.stop()
+    boto3.client("s3", endpoint_url=moto_server, region_name=REGION).create_bucket(Bucket=BUCKET)
+    return moto_server
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ DescribeFeatureGroup of a missing group with a 500, so those cases are stubbed t
 from __future__ import annotations
 
 import datetime as dt
-import urllib.request
 
 import boto3
 import pyarrow as pa
@@ -422,23 +421,9 @@ def test_create_groups_sends_online_and_offline_store_configs(aws_credentials):
 
 
 @pytest.fixture
-def moto_endpoint(aws_credentials):
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-
-    def reset() -> None:  # moto's state lives in this process, shared by every server it starts
-        request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(request, timeout=30).close()
-
-    reset()
-    boto3.client("s3", endpoint_url=endpoint, region_name=REGION).create_bucket(Bucket="shop-lake")
-    yield endpoint
-    reset()
-    server.stop()
+def moto_endpoint(aws_credentials, moto_server):
+    boto3.client("s3", endpoint_url=moto_server, region_name=REGION).create_bucket(Bucket="shop-lake")
+    return moto_server
 
 
 @pytest.fixture

@@ -256,30 +256,19 @@ def test_feedback_is_stored_and_access_is_logged_without_the_token(api, caplog):
     assert {"e1"} <= set(landed.column("event_id").to_pylist()) and landed.num_rows >= 2
 
 
-def test_tokens_come_from_the_environment_or_secrets_manager(monkeypatch, tmp_path):
-    from moto.server import ThreadedMotoServer
-
+def test_tokens_come_from_the_environment_or_secrets_manager(monkeypatch, tmp_path, moto_server):
     with pytest.raises(ApiConfigError, match="COSMO_API__TOKENS"):
         accepted_tokens(Settings(storage={"root": str(tmp_path)}))
     monkeypatch.setenv("COSMO_API__TOKENS", '["from-env"]')
     assert accepted_tokens(Settings(storage={"root": str(tmp_path)})) == ["from-env"]
     assert "from-env" not in Settings(storage={"root": str(tmp_path)}).model_dump_json()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        import boto3
+    import boto3
 
-        endpoint = f"http://{host}:{port}"
-        boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1").create_secret(
-            Name="cosmo/api-tokens", SecretString='["team-a", "team-b"]')
-        settings = Settings(storage={"root": str(tmp_path)}, api={"token_secret_id": "cosmo/api-tokens"},
-                            aws={"region": "us-east-1", "endpoint_url": endpoint})
-        assert accepted_tokens(settings) == ["from-env", "team-a", "team-b"]
-    finally:
-        server.stop()
+    boto3.client("secretsmanager", endpoint_url=moto_server, region_name="us-east-1").create_secret(
+        Name="cosmo/api-tokens", SecretString='["team-a", "team-b"]')
+    settings = Settings(storage={"root": str(tmp_path)}, api={"token_secret_id": "cosmo/api-tokens"},
+                        aws={"region": "us-east-1", "endpoint_url": moto_server})
+    assert accepted_tokens(settings) == ["from-env", "team-a", "team-b"]
     with pytest.raises(ApiConfigError):
         create_app(Settings(storage={"root": str(tmp_path)}), None, [])
 
