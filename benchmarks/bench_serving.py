@@ -68,6 +68,48 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def environment(settings) -> dict:
+    """The settings as the environment of a server process (what a deployment would set)."""
+    c = settings.cache
+    return {**os.environ, "COSMO_STORAGE__ROOT": settings.storage.root, "COSMO_CACHE__BACKEND": c.backend,
+            "COSMO_CACHE__REDIS_HOST": c.redis_host or "", "COSMO_CACHE__KEY_PREFIX": c.key_prefix,
+            "COSMO_FEEDBACK__FLUSH_MS": str(settings.feedback.flush_ms), "COSMO_API__TOKENS": json.dumps([TOKEN])}
+
+
+class ApiProcess:
+    """``cosmo serve api`` in its own process on a free loopback port, as it is deployed: the benchmark's
+    clients do not share its interpreter (and GIL)."""
+
+    def __init__(self, settings) -> None:
+        from cosmo.serving.server import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = environment(settings)
+
+    def __enter__(self) -> str:
+        import subprocess
+        import sys
+
+        import httpx
+
+        cosmo = Path(sys.executable).parent / "cosmo"
+        self.process = subprocess.Popen([str(cosmo), "serve", "api", "--port", str(self.port)], env=self.env)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self.url
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.process.kill()
+        raise RuntimeError("the API did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()  # uvicorn shuts down gracefully: pending feedback is written
+        self.process.wait(timeout=60)
+
+
 def settings_for(root: Path, prefix: str):
     from cosmo.config import Settings
 
@@ -112,7 +154,6 @@ def latency(settings, queries: list[str], requests: int, concurrency: int) -> di
     import redis
 
     from cosmo.serving.batch import refresh_frequent
-    from cosmo.serving.server import background_api
     from cosmo.serving.services import open_cache, open_feature_store
 
     with open_feature_store(settings) as store, open_cache(settings) as cache:
@@ -128,7 +169,7 @@ def latency(settings, queries: list[str], requests: int, concurrency: int) -> di
         started = time.perf_counter()
         raw.get(raw_key)
         raw_times.append(time.perf_counter() - started)
-    with background_api(settings, [TOKEN]) as url:
+    with ApiProcess(settings) as url:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         with httpx.Client(base_url=url, headers=headers) as client:
             for _ in range(100):
@@ -168,11 +209,10 @@ def many_clients(settings, queries: list[str], clients: int) -> dict:
     import httpx
 
     from cosmo.serving.feedback import collect_feedback
-    from cosmo.serving.server import background_api
     from cosmo.storage import Storage
 
     errors: list[str] = []
-    with background_api(settings, [TOKEN]) as url:
+    with ApiProcess(settings) as url:
         headers = {"Authorization": f"Bearer {TOKEN}"}
 
         async def run() -> float:
@@ -225,8 +265,7 @@ def publish_rows(settings, rows: int) -> dict:
         for start in range(0, rows, chunk):
             n = min(chunk, rows - start)
             keys = [f"query {i}" for i in range(start, start + n)]
-            columns = {f.name: pa.nulls(n, type=f.type if f.type != "String" else pa.string())
-                       for f in QUERY_INTENT.features}
+            columns = {f.name: pa.nulls(n, type=f.type) for f in QUERY_INTENT.schema}
             table = pa.table({**columns, "query_id": keys, "query": keys, "intents": [intents] * n,
                               "top_intention": ["camping"] * n, "top_typicality": np.full(n, 0.9),
                               "strong_intent": np.ones(n, dtype=np.int64)})

@@ -246,7 +246,7 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
                       registry=registry)
     bearer = HTTPBearer(auto_error=False, description="A token from COSMO_API__TOKENS or api.token_secret_id.")
 
-    def caller(request: Request,
+    async def caller(request: Request,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
@@ -308,29 +308,31 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
         code = status.HTTP_200_OK if model.status == "ready" else status.HTTP_202_ACCEPTED
         return JSONResponse(model.model_dump(mode="json"), status_code=code)
 
+    # Lookups are async routes: a cache or store read takes well under a millisecond, less than the hop
+    # to a worker thread would; feedback, which waits for its file write, stays on the thread pool.
     ready_or_pending = {202: {"description": "Not known yet: queued for the next batch; ask again later."},
                         401: {"description": "Missing or invalid bearer token."}}
 
     @app.get("/health", response_model=Health, tags=["service"])
-    def health() -> Health:
+    async def health() -> Health:
         """Liveness and the day being served (no token needed; says nothing about the knowledge)."""
         served_ds = backend_call("the feature store", lambda: store.current_ds(QUERY_INTENT))
         return Health(status="ok", served_ds=served_ds)
 
     @app.get("/v1/queries/knowledge", response_model=QueryKnowledge, responses=ready_or_pending,
              tags=["knowledge"])
-    def knowledge_for_query(q: QueryText, _: Authorised):
+    async def knowledge_for_query(q: QueryText, _: Authorised):
         """What the query is for: intentions by relation, strong-intent flag, cluster, linked product types."""
         return answer(query_knowledge(q))
 
     @app.get("/v1/products/{product_id}/knowledge", response_model=ProductKnowledge, responses=ready_or_pending,
              tags=["knowledge"])
-    def knowledge_for_product(product_id: Annotated[str, Path(min_length=1, max_length=128)], _: Authorised):
+    async def knowledge_for_product(product_id: Annotated[str, Path(min_length=1, max_length=128)], _: Authorised):
         """What the product is bought for, and the product types linked to it through its intentions."""
         return answer(product_knowledge(product_id))
 
     @app.get("/v1/pairs/knowledge", response_model=PairKnowledge, responses=ready_or_pending, tags=["knowledge"])
-    def knowledge_for_pair(q: QueryText, product_id: ProductId, _: Authorised):
+    async def knowledge_for_pair(q: QueryText, product_id: ProductId, _: Authorised):
         """The query's and the product's knowledge and what links them (for relevance and ranking)."""
         query, product = query_knowledge(q), product_knowledge(product_id)
         ready = query.status == "ready" and product.status == "ready"
@@ -345,7 +347,7 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
 
     @app.get("/v1/queries/navigation", response_model=Navigation, responses=ready_or_pending,
              tags=["navigation"])
-    def navigation_for_query(q: QueryText, _: Authorised):
+    async def navigation_for_query(q: QueryText, _: Authorised):
         """Suggestions for the next turn of a search (multi-turn navigation): finer and broader intentions
         from the hierarchy around the query's top intentions, and the product types they lead to."""
         knowledge = query_knowledge(q)
@@ -392,7 +394,7 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
 
     @app.get("/metrics", tags=["service"], response_class=Response,
              responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition."}})
-    def metrics(_: Authorised) -> Response:
+    async def metrics(_: Authorised) -> Response:
         """Prometheus metrics: requests, latency, cache hits by layer, queue length (scrape with the token)."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
