@@ -62,6 +62,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_generation_ray.py
 	$(BIN)/python benchmarks/bench_filters.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 lint: setup
 	$(BIN)/ruff check cosmo tasks dags ray_jobs tests benchmarks

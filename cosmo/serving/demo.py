@@ -38,6 +38,8 @@ def _pick_queries(settings: Settings, day: dt.date) -> tuple[str | None, str | N
                              .column("query").to_pylist()})
             rows = store.batch_get(QUERY_INTENT, bought) if bought else {}
             unknown = next((q for q in bought if q not in rows), None)
+            # a small day may have no frequent search in its graph: any bought-after query it knows will do
+            known = known or next((q for q in bought if q in rows), None)
     return known, unknown
 
 
