@@ -124,8 +124,8 @@ def publish_day(settings) -> list[str]:
     from cosmo.knowledge.embedding import HashingEmbedder
     from cosmo.knowledge.synthetic import synthetic_day, write_day
     from cosmo.serving.feature_sets import QUERY_INTENT
+    from cosmo.serving.feature_store import open_feature_store
     from cosmo.serving.publish import publish_features
-    from cosmo.serving.services import open_feature_store
     from cosmo.storage import Storage
 
     storage = Storage.from_settings(settings, gate=False)
@@ -154,7 +154,8 @@ def latency(settings, queries: list[str], requests: int, concurrency: int) -> di
     import redis
 
     from cosmo.serving.batch import refresh_frequent
-    from cosmo.serving.services import open_cache, open_feature_store
+    from cosmo.serving.cache import open_cache
+    from cosmo.serving.feature_store import open_feature_store
 
     with open_feature_store(settings) as store, open_cache(settings) as cache:
         refresh_frequent(DAY, settings, cache, store, force=True)
@@ -253,10 +254,9 @@ def publish_rows(settings, rows: int) -> dict:
     import numpy as np
     import pyarrow as pa
 
-    from cosmo.serving.cache import CacheEntry
+    from cosmo.serving.cache import CacheEntry, open_cache
     from cosmo.serving.feature_sets import QUERY_INTENT
     from cosmo.serving.feature_store import EmbeddedFeatureStore
-    from cosmo.serving.services import open_cache
 
     intents = json.dumps([{"relation": "USED_FOR_EVE", "intention_id": "i:0", "intention": "camping",
                            "typicality": 0.9, "plausibility": 0.8, "evidence": 3}])

@@ -35,7 +35,7 @@ def window_signals(storage: Storage, ds: dt.date | str, window_days: int) -> pa.
     coming in), summed per (signal, query_key, product_id, intention_id)."""
     day = as_date(ds)
     first = day - dt.timedelta(days=window_days)
-    days = [d for d in storage.list_partitions(FEEDBACK_SIGNALS) if first <= d < day]
+    days = storage.list_partitions(FEEDBACK_SIGNALS, since=first, until=day - dt.timedelta(days=1))
     if not days:
         return FEEDBACK_SIGNALS.schema.empty_table()
     tables = [storage.read(FEEDBACK_SIGNALS, d) for d in days]

@@ -149,7 +149,20 @@ class Storage:
         tables = [pq.read_table(f, columns=columns, filesystem=self.fs) for f in files]
         return pa.concat_tables(tables)
 
-    def list_partitions(self, dataset: str | Dataset) -> list[dt.date]:
+    def list_partitions(self, dataset: str | Dataset, *, since: dt.date | str | None = None,
+                        until: dt.date | str | None = None) -> list[dt.date]:
+        """The committed days of ``dataset``, oldest first; ``since`` and ``until`` bound them (inclusive)."""
+        days = self._committed_days(dataset)
+        first = as_date(since) if since is not None else dt.date.min
+        last = as_date(until) if until is not None else dt.date.max
+        return [d for d in days if first <= d <= last]
+
+    def latest_partition(self, dataset: str | Dataset, until: dt.date | str) -> dt.date | None:
+        """The latest committed day of ``dataset`` up to ``until`` (inclusive), or None."""
+        days = self.list_partitions(dataset, until=until)
+        return days[-1] if days else None
+
+    def _committed_days(self, dataset: str | Dataset) -> list[dt.date]:
         name = dataset if isinstance(dataset, str) else dataset.name
         base = self.path(name)
         if not self.fs.exists(base):

@@ -25,11 +25,11 @@ class SmokeTestFailed(CosmoError):
 
 def smoke_inputs(storage: Storage, ds: dt.date | str, limit: int = SMOKE_ITEMS) -> pd.DataFrame:
     """Context and statement of the latest annotation items up to ``ds``: real texts people judged."""
-    days = [d for d in storage.list_partitions(ANNOTATION_ITEMS) if d <= as_date(ds)]
-    if not days:
+    latest = storage.latest_partition(ANNOTATION_ITEMS, ds)
+    if latest is None:
         raise SmokeTestFailed(f"no annotation items up to {as_date(ds)} to smoke-test the critic on")
-    items = storage.read(ANNOTATION_ITEMS, days[-1]).slice(0, limit)
-    contexts, statements = candidate_texts(items, origin=storage.partition_uri(ANNOTATION_ITEMS, days[-1]))
+    items = storage.read(ANNOTATION_ITEMS, latest).slice(0, limit)
+    contexts, statements = candidate_texts(items, origin=storage.partition_uri(ANNOTATION_ITEMS, latest))
     return pd.DataFrame({"context": contexts, "statement": statements})
 
 

@@ -360,7 +360,7 @@ def train_critic_on_examples(examples: pa.Table, settings: Settings, *, run_name
 
 def labelled_days(storage: Storage, ds: dt.date | str, window: int | None) -> list[dt.date]:
     """The days with committed labels up to ``ds``, the last ``window`` of them (all if None)."""
-    days = [d for d in storage.list_partitions(ANNOTATION_LABELS) if d <= as_date(ds)]
+    days = storage.list_partitions(ANNOTATION_LABELS, until=ds)
     return days[-window:] if window else days
 
 
@@ -381,7 +381,7 @@ def train_critic(ds: dt.date | str, settings: Settings, *, progress: bool = True
         labels = pa.concat_tables([storage.read(ANNOTATION_LABELS, day) for day in days])
         wanted = pa.array(sorted(set(labels.column("candidate_id").to_pylist())), pa.string())
         # Labels may arrive days after their items were selected: look in every item partition up to ds.
-        item_days = [d for d in storage.list_partitions(ANNOTATION_ITEMS) if d <= as_date(ds)]
+        item_days = storage.list_partitions(ANNOTATION_ITEMS, until=ds)
         items = [storage.read(ANNOTATION_ITEMS, day) for day in item_days]
         items = [t.filter(pc.is_in(t.column("candidate_id"), value_set=wanted)) for t in items]
         candidates = pa.concat_tables(items) if items else ANNOTATION_ITEMS.schema.empty_table()

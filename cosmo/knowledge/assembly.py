@@ -67,11 +67,6 @@ class DayInputs:
     co_buy: pa.Table  # product_a, product_b, support
 
 
-def _latest_partition(storage: Storage, dataset, ds: dt.date) -> dt.date | None:
-    days = [d for d in storage.list_partitions(dataset) if d <= ds]
-    return days[-1] if days else None
-
-
 def read_day_inputs(storage: Storage, ds: dt.date | str) -> DayInputs:
     """The day's scored candidates, critic scores, catalogue snapshot (the latest up to the day) and sampled
     pairs; a missing pairs dataset means no evidence, not an error."""
@@ -87,7 +82,7 @@ def read_day_inputs(storage: Storage, ds: dt.date | str) -> DayInputs:
         candidates=storage.read(FILTERED_CANDIDATES, ds, columns=CANDIDATE_COLUMNS),
         scores=storage.read(CRITIC_SCORES, ds, columns=SCORE_COLUMNS),
         products=optional(PRODUCTS, ["product_id", "title", "domain", "product_type"],
-                          _latest_partition(storage, PRODUCTS, ds)),
+                          storage.latest_partition(PRODUCTS, ds)),
         search_buy=optional(SEARCH_BUY_PAIRS, ["query", "product_id", "purchases"], ds),
         co_buy=optional(CO_BUY_PAIRS, ["product_a", "product_b", "support"], ds),
     )

@@ -123,7 +123,7 @@ def read_inputs(storage: Storage, ds: dt.date | str) -> tuple[InstructionInputs,
     if labels is not None and labels.num_rows:
         wanted = pa.array(sorted(set(labels.column("item_id").to_pylist())), pa.string())
         found = []
-        for day in (d for d in storage.list_partitions(ANNOTATION_ITEMS) if d <= as_date(ds)):
+        for day in storage.list_partitions(ANNOTATION_ITEMS, until=ds):
             table = storage.read(ANNOTATION_ITEMS, day)
             table = table.filter(pc.is_in(table.column("item_id"), value_set=wanted))
             if table.num_rows:

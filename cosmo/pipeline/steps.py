@@ -298,10 +298,10 @@ def smoke_test_critic(ds: str, settings: Settings) -> Outputs:
 
 def _latest_day(settings: Settings, dataset: str, ds: str, purpose: str) -> str:
     """The latest committed day of ``dataset`` up to ``ds``; the step is skipped when there is none."""
-    days = [d for d in Storage.from_settings(settings, gate=False).list_partitions(dataset) if d <= as_date(ds)]
-    if not days:
+    latest = Storage.from_settings(settings, gate=False).latest_partition(dataset, ds)
+    if latest is None:
         raise StepSkipped(f"no {dataset.replace('_', ' ')} up to {as_date(ds)} {purpose}")
-    return days[-1].isoformat()
+    return latest.isoformat()
 
 
 def rescore_candidates(ds: str, settings: Settings) -> Outputs:
@@ -317,8 +317,8 @@ def rebuild_graph(ds: str, settings: Settings) -> Outputs:
 # -- serving ---------------------------------------------------------------------------------------
 
 def publish_features(ds: str, settings: Settings) -> Outputs:
+    from cosmo.serving.feature_store import open_feature_store
     from cosmo.serving.publish import publish_features as publish
-    from cosmo.serving.services import open_feature_store
 
     with open_feature_store(settings) as store:
         return publish(ds, settings, store)

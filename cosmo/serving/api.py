@@ -57,10 +57,9 @@ def accepted_tokens(settings: Settings, *, secrets_client=None) -> list[str]:
     tokens = [t.get_secret_value() for t in settings.api.tokens]
     if settings.api.token_secret_id:
         if secrets_client is None:
-            import boto3
+            from cosmo import aws
 
-            secrets_client = boto3.client("secretsmanager", region_name=settings.aws.region,
-                                          endpoint_url=settings.aws.endpoint_url)
+            secrets_client = aws.client_for(settings, "secretsmanager")
         value = secrets_client.get_secret_value(SecretId=settings.api.token_secret_id)["SecretString"]
         try:
             parsed = json.loads(value)

@@ -40,7 +40,7 @@ def frequent_searches(storage: Storage, ds: dt.date, window_days: int, limit: in
     import duckdb
 
     first = ds - dt.timedelta(days=window_days - 1)
-    days = [d for d in storage.list_partitions(BEHAVIOUR_EVENTS) if first <= d <= ds]
+    days = storage.list_partitions(BEHAVIOUR_EVENTS, since=first, until=ds)
     files = [f for d in days for f in storage.partition_files(BEHAVIOUR_EVENTS, d)]
     if not files or limit == 0:
         return []
@@ -143,7 +143,9 @@ def daily_batch(ds: dt.date | str, settings: Settings) -> dict:
     """The cache step: the frequent layer when due, then the queued misses, with the served features and
     the deployed COSMO-LM (none deployed: misses it would answer wait)."""
     from cosmo.errors import StepSkipped
-    from cosmo.serving.services import open_cache, open_feature_store, served_endpoint
+    from cosmo.serving.cache import open_cache
+    from cosmo.serving.feature_store import open_feature_store
+    from cosmo.serving.services import served_endpoint
 
     with open_feature_store(settings) as store, open_cache(settings) as cache:
         if store.current_ds(QUERY_INTENT) is None:
@@ -177,15 +179,10 @@ def _behaviours_to_ask(storage: Storage, day: dt.date, kind: str, keys: list[str
     return behaviours, {k: "the product is not in the catalogue" for k in keys if k not in behaviours}
 
 
-def _latest(storage: Storage, dataset, day: dt.date) -> dt.date | None:
-    days = [d for d in storage.list_partitions(dataset) if d <= day]
-    return days[-1] if days else None
-
-
 def _bought_after(storage: Storage, day: dt.date) -> dict[str, tuple[str, str]]:
     """query key -> (the query as searched, the title of the product most purchased after it), from the
     latest sampled pairs."""
-    latest = _latest(storage, SEARCH_BUY_PAIRS, day)
+    latest = storage.latest_partition(SEARCH_BUY_PAIRS, day)
     if latest is None:
         return {}
     pairs = storage.read(SEARCH_BUY_PAIRS, latest, columns=["query", "title", "purchases"])
@@ -199,7 +196,7 @@ def _bought_after(storage: Storage, day: dt.date) -> dict[str, tuple[str, str]]:
 
 
 def _catalogue(storage: Storage, day: dt.date) -> dict[str, tuple[str, str | None]]:
-    latest = _latest(storage, PRODUCTS, day)
+    latest = storage.latest_partition(PRODUCTS, day)
     if latest is None:
         return {}
     table: pa.Table = storage.read(PRODUCTS, latest, columns=["product_id", "title", "product_type"])

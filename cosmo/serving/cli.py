@@ -72,8 +72,8 @@ def _show(run, *args) -> None:
 @serve_app.command("publish")
 def publish(ds: DateOption = "", config: ConfigOption = None) -> None:
     """Build, check and publish the day's features to the feature store."""
+    from cosmo.serving.feature_store import open_feature_store
     from cosmo.serving.publish import publish_features
-    from cosmo.serving.services import open_feature_store
 
     settings = load_settings(config)
 

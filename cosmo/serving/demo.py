@@ -19,27 +19,28 @@ from rich.table import Table
 from cosmo.catalog import SEARCH_BUY_PAIRS, query_key
 from cosmo.config import Settings
 from cosmo.serving.batch import answer_queued, frequent_searches
+from cosmo.serving.cache import open_cache
 from cosmo.serving.feature_sets import QUERY_INTENT
+from cosmo.serving.feature_store import open_feature_store
 from cosmo.serving.server import background_api
-from cosmo.serving.services import open_cache, open_feature_store, served_endpoint
+from cosmo.serving.services import served_endpoint
 from cosmo.storage import Storage, as_date
 
 
 def _pick_queries(settings: Settings, day: dt.date) -> tuple[str | None, str | None]:
     """A frequent search the served features know, and a searched-and-bought query they do not."""
     storage = Storage.from_settings(settings, gate=False)
+    searches = [k for k, _ in frequent_searches(storage, day, settings.cache.frequent_window_days, 200)]
+    bought = []
+    if storage.has_partition(SEARCH_BUY_PAIRS, day):
+        bought = sorted({query_key(q) for q in storage.read(SEARCH_BUY_PAIRS, day, columns=["query"])
+                         .column("query").to_pylist()})
+    wanted = list(dict.fromkeys(searches + bought))
     with open_feature_store(settings) as store:
-        searches = [k for k, _ in frequent_searches(storage, day, settings.cache.frequent_window_days, 200)]
-        known_rows = store.batch_get(QUERY_INTENT, searches) if searches else {}
-        known = next((k for k in searches if k in known_rows), None)
-        unknown = None
-        if storage.has_partition(SEARCH_BUY_PAIRS, day):
-            bought = sorted({query_key(q) for q in storage.read(SEARCH_BUY_PAIRS, day, columns=["query"])
-                             .column("query").to_pylist()})
-            rows = store.batch_get(QUERY_INTENT, bought) if bought else {}
-            unknown = next((q for q in bought if q not in rows), None)
-            # a small day may have no frequent search in its graph: any bought-after query it knows will do
-            known = known or next((q for q in bought if q in rows), None)
+        rows = store.batch_get(QUERY_INTENT, wanted) if wanted else {}
+    # a small day may have no frequent search in its graph: any bought-after query it knows will do
+    known = next((k for k in searches if k in rows), None) or next((q for q in bought if q in rows), None)
+    unknown = next((q for q in bought if q not in rows), None)
     return known, unknown
 
 

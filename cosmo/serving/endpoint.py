@@ -421,21 +421,10 @@ class LocalAsyncEndpoint(AsyncEndpoint):
 # -- SageMaker -----------------------------------------------------------------------------------------
 
 
-_session_lock = threading.Lock()
-_session = None
-
-
 def _aws_client(settings: Settings, service: str):
-    """A client from settings.aws with the standard credential chain (role, profile, environment)."""
-    import boto3
+    from cosmo import aws
 
-    global _session
-    # One session for the process keeps botocore's parsed service models (a new session parses them
-    # again, a second or so per deployment); sessions are not thread-safe, hence the lock.
-    with _session_lock:
-        if _session is None:
-            _session = boto3.session.Session()
-        return _session.client(service, region_name=settings.aws.region, endpoint_url=settings.aws.endpoint_url)
+    return aws.client_for(settings, service)
 
 
 def _required(serving: ServingSettings, name: str) -> str:

@@ -758,13 +758,14 @@ class SageMakerFeatureStore(FeatureStore):
     def _client(self, service: str):
         with self._lock:
             if self._clients[service] is None:  # built on first use: constructing the store does no I/O
-                import boto3
                 from botocore.config import Config
+
+                from cosmo import aws
 
                 config = Config(retries={"mode": "standard", "max_attempts": self.max_attempts},
                                 max_pool_connections=max(10, 2 * self.publish_workers))
-                self._clients[service] = boto3.session.Session().client(
-                    service, region_name=self.region, endpoint_url=self.endpoint_url, config=config)
+                self._clients[service] = aws.client(service, region=self.region, endpoint_url=self.endpoint_url,
+                                                    config=config)
             return self._clients[service]
 
     def close(self) -> None:

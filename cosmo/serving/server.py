@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry
 
 from cosmo.config import Settings
 from cosmo.serving.api import Services, accepted_tokens, create_app
-from cosmo.serving.cache import CacheMetrics
+from cosmo.serving.cache import CacheMetrics, open_cache
+from cosmo.serving.feature_store import open_feature_store
 from cosmo.serving.feedback import FeedbackWriter
-from cosmo.serving.services import open_cache, open_feature_store
 from cosmo.storage import Storage
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
-"""The serving side's parts opened from the settings, in one place: the feature store, the cache, the
-model endpoint serving COSMO-LM (and its deployment), and the knowledge API's services.
+"""The model endpoint serving COSMO-LM, opened from the settings, and its deployment.
+(The feature store and the cache open themselves: ``feature_store.open_feature_store`` and
+``cache.open_cache`` return context managers.)
 
 COSMO-LM's requests on the endpoint are user turns of its generation instructions; the served model
 puts the system message it was trained with (``GENERATION_SYSTEM``) before each, so the embedded
@@ -21,30 +22,6 @@ log = logging.getLogger(__name__)
 SMOKE_PROMPT = ('A customer searched for "tent" and bought "Dome Tent for 4 People".\n'
                 "Question: What are the customer's intentions?")
 MAX_NEW_TOKENS = 256
-
-
-@contextlib.contextmanager
-def open_feature_store(settings: Settings) -> Iterator:
-    from cosmo.serving.feature_store import open_feature_store as open_store
-
-    store = open_store(settings)
-    try:
-        yield store
-    finally:
-        close = getattr(store, "close", None)
-        if close:
-            close()
-
-
-@contextlib.contextmanager
-def open_cache(settings: Settings, *, metrics=None) -> Iterator:
-    from cosmo.serving.cache import open_cache as open_backend
-
-    cache = open_backend(settings, metrics=metrics)
-    try:
-        yield cache
-    finally:
-        cache.close()
 
 
 def student_handler(settings: Settings):

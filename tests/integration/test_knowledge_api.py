@@ -21,8 +21,8 @@ from cosmo.serving.api import ApiConfigError, accepted_tokens, create_app
 from cosmo.serving.batch import answer_queued, refresh_frequent
 from cosmo.serving.endpoint import LocalAsyncEndpoint
 from cosmo.serving.feature_sets import INTENTION_HIERARCHY, PRODUCT_INTENT, QUERY_INTENT
+from cosmo.serving.feature_store import open_feature_store
 from cosmo.serving.server import api_services
-from cosmo.serving.services import open_feature_store
 
 DAY = dt.date(2026, 11, 27)
 TOKEN = "test-token-" + "x" * 20
