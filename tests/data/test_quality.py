@@ -13,6 +13,8 @@ import pytest
 from cosmo.catalog import DATASETS
 from cosmo.errors import QualityCheckFailed
 from cosmo.quality import PROJECT_EXPECTATIONS, load_suite_config, validate_frame
+from cosmo.serving.feature_sets import FEATURE_SETS
+from cosmo.serving.publish import suite_name
 
 DAY = dt.date(2026, 11, 27)
 SUITES = sorted(p.stem for p in PROJECT_EXPECTATIONS.glob("*.json"))
@@ -23,11 +25,20 @@ def test_every_sampling_dataset_has_a_suite():
             "domain_statistics"} <= set(SUITES)
 
 
+def _checked_columns(suite: str) -> list[str]:
+    """The columns of what the suite checks: a catalogue dataset, or a feature set before publishing."""
+    if suite in DATASETS:
+        return DATASETS[suite].columns
+    by_suite = {suite_name(name): feature_set for name, feature_set in FEATURE_SETS.items()}
+    assert suite in by_suite, f"suite {suite} checks neither a dataset nor a feature set"
+    return by_suite[suite].schema.names
+
+
 @pytest.mark.parametrize("name", SUITES)
 def test_suite_columns_match_the_catalogue(name):
     config = load_suite_config(name, PROJECT_EXPECTATIONS)
     declared = [e for e in config["expectations"] if e["type"] == "expect_table_columns_to_match_ordered_list"]
-    assert declared and declared[0]["kwargs"]["column_list"] == DATASETS[name].columns
+    assert declared and declared[0]["kwargs"]["column_list"] == _checked_columns(name)
 
 
 def pairs_frame(**changes) -> pd.DataFrame:
