@@ -1,8 +1,10 @@
 """Serving benchmark on loopback (issue 16), bounded in count and time, on this machine:
 
 1. Cache-hit latency through the knowledge API (HTTP, bearer token, Redis cache) against a raw Redis
-   GET of the same key in the same run (the floor): p50 and p99 of sequential requests, and requests/s
-   with concurrent clients. Target: API p50 within 3x of the raw GET.
+   GET of the same key in the same run (the floor): p50 and p99 of sequential requests over one
+   keep-alive connection with a lean client (http.client, as lean as the GET's redis-py), with httpx
+   for reference; the HTTP floor (a no-op app on the same server stack) says how much of it is HTTP
+   itself. Requests/s from concurrent client processes. Target: API p50 within 3x of the raw GET.
 2. 1,000 concurrent clients, each asking for knowledge and posting one feedback event: errors
    counted, and the feedback events counted back from the day's collected dataset (none lost).
 3. Publishing 1,000,000 feature rows to the embedded feature store, and 1,000,000 entries to the
@@ -149,7 +151,86 @@ def publish_day(settings) -> list[str]:
     return queries
 
 
+# The HTTP floor: the same server stack (uvicorn, httptools, uvloop) answering a fixed body, no work.
+_FLOOR_APP = """
+async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"status":"ready"}'})
+"""
+
+
+class FloorProcess:
+    """A no-op ASGI app under uvicorn in its own process: what any HTTP answer costs on this machine."""
+
+    def __enter__(self) -> int:
+        import subprocess
+        import sys
+
+        from cosmo.serving.server import free_port
+
+        self.folder = tempfile.TemporaryDirectory()
+        Path(self.folder.name, "floor_app.py").write_text(_FLOOR_APP)
+        self.port = free_port()
+        self.process = subprocess.Popen([sys.executable, "-c", f"import uvicorn; uvicorn.run('floor_app:app', "
+                                         f"port={self.port}, log_level='warning', access_log=False)"],
+                                        cwd=self.folder.name)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                timed_gets(self.port, "/", {}, 1)
+                return self.port
+            except OSError:
+                time.sleep(0.1)
+        self.process.kill()
+        raise RuntimeError("the floor app did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.folder.cleanup()
+
+
+def timed_gets(port: int, path: str, headers: dict, count: int) -> list[float]:
+    """Sequential GETs over one keep-alive connection with a lean client (http.client), each timed."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    times = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            times.append(time.perf_counter() - started)
+            if response.status != 200:
+                raise RuntimeError(f"GET {path}: {response.status}")
+    finally:
+        connection.close()
+    return times
+
+
+def _client_process(port: int, paths: list[str], headers: dict) -> int:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for path in paths:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status}")
+    connection.close()
+    return len(paths)
+
+
 def latency(settings, queries: list[str], requests: int, concurrency: int) -> dict:
+    """Sequential cache hits (raw GET, HTTP floor, API with a lean client and with httpx), then requests/s
+    from ``concurrency`` client processes, one keep-alive connection each."""
+    from concurrent.futures import ProcessPoolExecutor
+    from urllib.parse import quote
+
     import httpx
     import redis
 
@@ -170,38 +251,46 @@ def latency(settings, queries: list[str], requests: int, concurrency: int) -> di
         started = time.perf_counter()
         raw.get(raw_key)
         raw_times.append(time.perf_counter() - started)
+    with FloorProcess() as floor_port:
+        timed_gets(floor_port, "/", {}, 200)
+        floor_times = timed_gets(floor_port, "/", {}, requests)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    path = f"/v1/queries/knowledge?q={quote(key)}"
     with ApiProcess(settings) as url:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
+        port = int(url.rsplit(":", 1)[1])
+        timed_gets(port, path, headers, 200)
+        api_times = timed_gets(port, path, headers, requests)
         with httpx.Client(base_url=url, headers=headers) as client:
-            for _ in range(100):
-                assert client.get("/v1/queries/knowledge", params={"q": key}).status_code == 200
-            api_times = []
-            for _ in range(requests):
+            httpx_times = []
+            for _ in range(min(requests, 1000)):
                 started = time.perf_counter()
                 answer = client.get("/v1/queries/knowledge", params={"q": key})
-                api_times.append(time.perf_counter() - started)
+                httpx_times.append(time.perf_counter() - started)
                 assert answer.status_code == 200
             metrics = client.get("/metrics").text
+        paths = [f"/v1/queries/knowledge?q={quote(q)}" for q in queries]
+        shares = [[paths[i % len(paths)] for i in range(c, requests, concurrency)] for c in range(concurrency)]
+        with ProcessPoolExecutor(concurrency) as pool:
+            list(pool.map(_client_process, [port] * concurrency, [s[:10] for s in shares], [headers] * concurrency))
+            started = time.perf_counter()
+            served = sum(pool.map(_client_process, [port] * concurrency, shares, [headers] * concurrency))
+            throughput = served / (time.perf_counter() - started)
+    def metric(prefix: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix))
 
-        async def hammer() -> float:
-            # requests wait for one of `concurrency` connections: no pool timeout
-            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=httpx.Timeout(30, pool=None),
-                                         limits=httpx.Limits(max_connections=concurrency)) as client:
-                async def one(i):
-                    answer = await client.get("/v1/queries/knowledge", params={"q": queries[i % len(queries)]})
-                    assert answer.status_code == 200
-
-                started = time.perf_counter()
-                await asyncio.gather(*(one(i) for i in range(requests)))
-                return requests / (time.perf_counter() - started)
-
-        throughput = asyncio.run(hammer())
-    hits = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-               if line.startswith('cosmo_cache_requests_total{kind="query",result="frequent"}'))
+    hits = metric('cosmo_cache_requests_total{kind="query",result="frequent"}')
+    route = '{route="/v1/queries/knowledge"}'
+    server_mean = metric(f"cosmo_api_request_seconds_sum{route}") / metric(f"cosmo_api_request_seconds_count{route}")
+    cache_mean = metric('cosmo_cache_lookup_seconds_sum') / max(metric('cosmo_cache_lookup_seconds_count'), 1)
     raw_p50, api_p50 = percentile(raw_times, 0.5), percentile(api_times, 0.5)
+    floor_p50 = percentile(floor_times, 0.5)
     return {"raw_get_p50_ms": raw_p50 * 1e3, "raw_get_p99_ms": percentile(raw_times, 0.99) * 1e3,
+            "http_floor_p50_ms": floor_p50 * 1e3, "http_floor_p99_ms": percentile(floor_times, 0.99) * 1e3,
             "api_p50_ms": api_p50 * 1e3, "api_p99_ms": percentile(api_times, 0.99) * 1e3,
             "api_mean_ms": statistics.fmean(api_times) * 1e3, "p50_ratio": api_p50 / raw_p50,
+            "p50_ratio_to_floor_plus_get": api_p50 / (floor_p50 + raw_p50),
+            "api_httpx_p50_ms": percentile(httpx_times, 0.5) * 1e3,
+            "server_mean_ms": server_mean * 1e3, "cache_lookup_mean_ms": cache_mean * 1e3,
             "requests_per_second": throughput, "concurrency": concurrency, "requests": requests,
             "frequent_hits_counted": hits}
 
@@ -314,9 +403,11 @@ def plot(results: dict, path: Path) -> None:
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     lat = results["latency"]
-    labels = ["raw Redis GET", "API (HTTP)"]
-    left.bar([f"{n}\np50" for n in labels], [lat["raw_get_p50_ms"], lat["api_p50_ms"]], color=["#999", "#4c72b0"])
-    left.bar([f"{n}\np99" for n in labels], [lat["raw_get_p99_ms"], lat["api_p99_ms"]], color=["#ccc", "#9db4d8"])
+    labels = ["raw Redis GET", "HTTP floor", "API"]
+    left.bar([f"{n}\np50" for n in labels], [lat["raw_get_p50_ms"], lat["http_floor_p50_ms"], lat["api_p50_ms"]],
+             color=["#999", "#bbb", "#4c72b0"])
+    left.bar([f"{n}\np99" for n in labels], [lat["raw_get_p99_ms"], lat["http_floor_p99_ms"], lat["api_p99_ms"]],
+             color=["#ccc", "#ddd", "#9db4d8"])
     left.set_ylabel("ms")
     left.set_title(f"cache hit: API p50 = {lat['p50_ratio']:.1f}x raw GET; {lat['requests_per_second']:.0f} req/s")
     pub = results["publish"]
@@ -333,7 +424,7 @@ def plot(results: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=4, help="client processes for requests/s")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--fuzz-examples", type=int, default=50)
@@ -366,8 +457,11 @@ def main() -> None:
     lat, clients, fuzzed = results["latency"], results["clients"], results["fuzz"]
     rows = [
         ("cache hit p50, raw Redis GET", f"{lat['raw_get_p50_ms']:.3f} ms"),
+        ("HTTP floor p50 (no-op app, same server)", f"{lat['http_floor_p50_ms']:.3f} ms"),
         ("cache hit p50 / p99 through the API", f"{lat['api_p50_ms']:.3f} / {lat['api_p99_ms']:.3f} ms"),
         ("API p50 / raw GET p50 (target <= 3)", f"{lat['p50_ratio']:.1f}x"),
+        ("API p50 / (HTTP floor + raw GET) p50", f"{lat['p50_ratio_to_floor_plus_get']:.2f}x"),
+        ("API p50 with httpx as the client", f"{lat['api_httpx_p50_ms']:.3f} ms"),
         (f"requests/s ({lat['concurrency']} concurrent)", f"{lat['requests_per_second']:.0f}"),
         (f"{clients['clients']} concurrent clients: errors", str(clients["errors"])),
         ("feedback events sent / counted back", f"{clients['feedback_sent']} / {clients['feedback_counted_back']}"),

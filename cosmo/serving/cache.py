@@ -748,6 +748,22 @@ def _split_member(member: str) -> Item:
     return kind, key  # type: ignore[return-value]
 
 
+# One lookup, one command: the frequent generation pointer and both layers' entries, read atomically
+# (a MULTI of the same three reads costs two more replies per lookup). Every key it reads is passed in
+# KEYS; the frequent entries of the generation the caller last saw, which the caller checks and retries.
+#   KEYS: the meta hash, then ARGV[2] daily keys, then (when ARGV[1] names a generation) as many frequent keys
+#   returns: {current generation, daily values, frequent values (nil unless ARGV[1] is current)}
+_LOOKUP_SCRIPT = """
+local n = tonumber(ARGV[2])
+local current = redis.call('HGET', KEYS[1], 'frequent_generation') or '0'
+local daily = redis.call('MGET', unpack(KEYS, 2, n + 1))
+if ARGV[1] == '' or current ~= ARGV[1] then
+  return {current, daily}
+end
+return {current, daily, redis.call('MGET', unpack(KEYS, n + 2, 2 * n + 1))}
+"""
+
+
 class RedisCache(KnowledgeCache):
     """The cache in Redis (ElastiCache in production), shared by every API server.
 
@@ -761,8 +777,8 @@ class RedisCache(KnowledgeCache):
     * ``{prefix}:cache-builds``: the frequent generations that have entries;
     * ``{prefix}:queue``: sorted set of ``{kind}:{key}`` scored by enqueue time (ZADD NX: queued once).
 
-    A lookup reads the pointer and both layers in one MULTI/EXEC, with the generation the last lookup
-    saw; only right after a rebuild does it read again with the new one.
+    A lookup reads the pointer and both layers in one Lua script (atomic, one reply), with the generation
+    the last lookup saw; only right after a rebuild does it read again with the new one.
     """
 
     backend = "redis"
@@ -791,6 +807,7 @@ class RedisCache(KnowledgeCache):
         self._builds_key = f"{key_prefix}:cache-builds"
         self._queue_key = f"{key_prefix}:queue"
         self._seen_generation: int | None = None
+        self._lookup_script = client.register_script(_LOOKUP_SCRIPT)
 
     @classmethod
     def from_settings(
@@ -861,24 +878,29 @@ class RedisCache(KnowledgeCache):
         return CacheEntry(kind, key, value["knowledge"], layer, value["ds"], value["source"], value["stored_at"])
 
     def _lookup(self, items: list[Item], now: float) -> list[dict[Layer, CacheEntry]]:
+        found: list[dict[Layer, CacheEntry]] = []
+        for chunk in _chunks(items, self.batch_size):
+            found += self._lookup_chunk(chunk, now)
+        return found
+
+    def _lookup_chunk(self, items: list[Item], now: float) -> list[dict[Layer, CacheEntry]]:
         daily_keys = [self._entry_key("daily", 0, kind, key) for kind, key in items]
         # Three tries: a rebuild switching twice during one lookup is already far-fetched.
         for _ in range(3):
             generation = self._seen_generation
-            with self.client.pipeline(transaction=True) as pipe:
-                pipe.hget(self._meta_key, "frequent_generation")
-                pipe.mget(daily_keys)
-                if generation is not None:
-                    pipe.mget([self._entry_key("frequent", generation, kind, key) for kind, key in items])
-                replies = pipe.execute()
-            current = int(replies[0] or 0)
+            frequent_keys = [] if generation is None else [
+                self._entry_key("frequent", generation, kind, key) for kind, key in items]
+            reply = self._lookup_script(keys=[self._meta_key, *daily_keys, *frequent_keys],
+                                        args=["" if generation is None else generation, len(items)])
+            current = int(reply[0])
             if generation == current:
+                daily_values, frequent_values = reply[1], reply[2]
                 break
             self._seen_generation = current
         else:
             raise CacheUnavailable(f"Redis cache at {self.address}: the frequent generation kept changing")
         found: list[dict[Layer, CacheEntry]] = []
-        for (kind, key), daily_raw, frequent_raw in zip(items, replies[1], replies[2], strict=True):
+        for (kind, key), daily_raw, frequent_raw in zip(items, daily_values, frequent_values, strict=True):
             layers: dict[Layer, CacheEntry] = {}
             for layer, raw in (("daily", daily_raw), ("frequent", frequent_raw)):
                 entry = self._decode(kind, key, layer, raw, now)
