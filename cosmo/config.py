@@ -734,6 +734,11 @@ class CacheSettings(Section):
     )
     frequent_ttl_days: int = Field(default=14, ge=1, description="Expiry of frequent-layer entries.")
     daily_ttl_days: int = Field(default=3, ge=1, description="Expiry of daily-batch entries.")
+    queue_max: int = Field(
+        default=100_000, ge=1,
+        description="Most misses waiting for the daily batch; beyond it a miss is answered pending but not queued "
+                    "(cosmo_cache_queue_refused_total) until a batch makes room.",
+    )
     batch_max_requests: int = Field(
         default=64, ge=1, description="Most queued misses one daily batch answers (the rest wait for the next)."
     )

@@ -57,6 +57,9 @@ RESULTS: tuple[Result, ...] = get_args(Result)
 Item = tuple[Kind, str]
 
 
+# What enqueueing did with one item (the Redis script returns the same numbers).
+_QUEUED, _WAITING, _REFUSED = 1, 0, -1
+
 class CacheUnavailable(CosmoError, ConnectionError):
     """The cache backend cannot be reached; the message names where it was looked for."""
 
@@ -101,6 +104,12 @@ class CacheMetrics:
         self.queue_length = Gauge(
             "cosmo_cache_queue_length", "Missed requests waiting for the daily batch.", registry=self.registry
         )
+        self.queue_refused = Counter(
+            "cosmo_cache_queue_refused_total",
+            "Missed requests not queued because the queue held cache.queue_max (answered pending all the same).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.lookup_seconds = Histogram(
             "cosmo_cache_lookup_seconds",
             "Duration of one lookup call (get or get_many).",
@@ -110,6 +119,7 @@ class CacheMetrics:
         )
         # Every series exists from the start, so rates and dashboards have no gaps before the first hit.
         for kind in KINDS:
+            self.queue_refused.labels(kind=kind)
             for result in RESULTS:
                 self.requests.labels(kind=kind, result=result)
 
@@ -202,11 +212,15 @@ class KnowledgeCache(ABC):
         clock: Callable[[], float] = time.time,
         batch_size: int,
         purge_interval_seconds: float = 3600.0,
+        queue_max: int = 100_000,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if queue_max < 1:
+            raise ValueError(f"queue_max must be at least 1, got {queue_max}")
         self.metrics = metrics
         self.batch_size = batch_size
+        self.queue_max = queue_max
         self.purge_interval_seconds = purge_interval_seconds
         self._clock = clock
         self._last_purge = float("-inf")
@@ -333,20 +347,31 @@ class KnowledgeCache(ABC):
     # -- the queue of missed requests ------------------------------------------------------------------
 
     def enqueue(self, kind: Kind, key: str) -> bool:
-        """Queue a missed request for the next daily batch; False when it is already queued."""
+        """Queue a missed request for the next daily batch; False when it is already queued, or when the
+        queue is full (``queue_max`` waiting)."""
         return self.enqueue_many([(kind, key)])[0]
 
     def enqueue_many(self, items: Sequence[Item]) -> list[bool]:
-        """Queue several missed requests in one round trip; True for each newly queued one."""
+        """Queue several missed requests in one round trip; True for each newly queued one. A full queue
+        refuses new requests (counted in ``cosmo_cache_queue_refused_total`` and logged): a burst of
+        novel searches cannot grow it without bound, and a refused request is queued when asked again
+        after a batch made room."""
         items = [(kind, key) for kind, key in items]
         for kind, key in items:
             _check_item(kind, key)
         if not items:
             return []
         with self._errors():
-            added, length = self._enqueue(items, self._clock())
+            outcomes, length = self._enqueue(items, self._clock(), self.queue_max)
         self._record_queue_length(length)
-        return added
+        refused = Tally(kind for (kind, _), outcome in zip(items, outcomes, strict=True) if outcome == _REFUSED)
+        if refused:
+            log.warning("%s: the queue is full (%d waiting, cache.queue_max %d): %d requests not queued",
+                        self, length, self.queue_max, sum(refused.values()))
+            if self.metrics is not None:
+                for kind, count in refused.items():
+                    self.metrics.queue_refused.labels(kind=kind).inc(count)
+        return [outcome == _QUEUED for outcome in outcomes]
 
     def queued(self, limit: int) -> list[Item]:
         """Up to ``limit`` queued requests, oldest first. They stay queued until :meth:`done`."""
@@ -442,8 +467,9 @@ class KnowledgeCache(ABC):
     def _purge_expired(self, now: float) -> int: ...
 
     @abstractmethod
-    def _enqueue(self, items: list[Item], now: float) -> tuple[list[bool], int]:
-        """Which items were newly queued, and the queue length after."""
+    def _enqueue(self, items: list[Item], now: float, limit: int) -> tuple[list[int], int]:
+        """Each item's outcome (_QUEUED, _WAITING: already queued, _REFUSED: ``limit`` reached), and the
+        queue length after."""
 
     @abstractmethod
     def _queued(self, limit: int) -> list[Item]: ...
@@ -505,9 +531,10 @@ class EmbeddedCache(KnowledgeCache):
         batch_size: int = 10_000,
         busy_timeout_seconds: float = 30.0,
         purge_interval_seconds: float = 3600.0,
+        queue_max: int = 100_000,
     ) -> None:
         super().__init__(metrics=metrics, clock=clock, batch_size=batch_size,
-                         purge_interval_seconds=purge_interval_seconds)
+                         purge_interval_seconds=purge_interval_seconds, queue_max=queue_max)
         self.path = Path(path).expanduser().resolve()
         self.busy_timeout_seconds = busy_timeout_seconds
         self._local = threading.local()
@@ -695,16 +722,21 @@ class EmbeddedCache(KnowledgeCache):
     def _purge_expired(self, now: float) -> int:
         return self._delete_in_chunks("expires_at <= ?", (now,))
 
-    def _enqueue(self, items: list[Item], now: float) -> tuple[list[bool], int]:
+    def _enqueue(self, items: list[Item], now: float, limit: int) -> tuple[list[int], int]:
         connection = self._connection()
+        outcomes = []
         with self._transaction(connection):
-            added = [
-                connection.execute("INSERT OR IGNORE INTO queue (kind, key, queued_at) VALUES (?, ?, ?)",
-                                   (kind, key, now)).rowcount == 1
-                for kind, key in items
-            ]
             length = connection.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
-        return added, length
+            for kind, key in items:
+                if connection.execute("SELECT 1 FROM queue WHERE kind = ? AND key = ?", (kind, key)).fetchone():
+                    outcomes.append(_WAITING)
+                elif length >= limit:
+                    outcomes.append(_REFUSED)
+                else:
+                    connection.execute("INSERT INTO queue (kind, key, queued_at) VALUES (?, ?, ?)", (kind, key, now))
+                    outcomes.append(_QUEUED)
+                    length += 1
+        return outcomes, length
 
     def _queued(self, limit: int) -> list[Item]:
         rows = self._connection().execute("SELECT kind, key FROM queue ORDER BY seq LIMIT ?", (limit,))
@@ -763,6 +795,26 @@ end
 return {current, daily, redis.call('MGET', unpack(KEYS, n + 2, 2 * n + 1))}
 """
 
+# Queue what fits: an item already waiting stays where it is; a new one is added while the queue holds
+# fewer than ARGV[1]. ARGV[2..]: score, member pairs. Returns {outcome per item (see _QUEUED), length}.
+_ENQUEUE_SCRIPT = """
+local queue, limit = KEYS[1], tonumber(ARGV[1])
+local length = redis.call('ZCARD', queue)
+local outcomes = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('ZSCORE', queue, ARGV[i + 1]) then
+    outcomes[#outcomes + 1] = 0
+  elseif length >= limit then
+    outcomes[#outcomes + 1] = -1
+  else
+    redis.call('ZADD', queue, ARGV[i], ARGV[i + 1])
+    length = length + 1
+    outcomes[#outcomes + 1] = 1
+  end
+end
+return {outcomes, length}
+"""
+
 
 class RedisCache(KnowledgeCache):
     """The cache in Redis (ElastiCache in production), shared by every API server.
@@ -792,9 +844,10 @@ class RedisCache(KnowledgeCache):
         clock: Callable[[], float] = time.time,
         batch_size: int = 1000,
         purge_interval_seconds: float = 3600.0,
+        queue_max: int = 100_000,
     ) -> None:
         super().__init__(metrics=metrics, clock=clock, batch_size=batch_size,
-                         purge_interval_seconds=purge_interval_seconds)
+                         purge_interval_seconds=purge_interval_seconds, queue_max=queue_max)
         if not client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisCache needs a client made with decode_responses=True")
         if not key_prefix:
@@ -808,6 +861,7 @@ class RedisCache(KnowledgeCache):
         self._queue_key = f"{key_prefix}:queue"
         self._seen_generation: int | None = None
         self._lookup_script = client.register_script(_LOOKUP_SCRIPT)
+        self._enqueue_script = client.register_script(_ENQUEUE_SCRIPT)
 
     @classmethod
     def from_settings(
@@ -836,7 +890,7 @@ class RedisCache(KnowledgeCache):
             socket_connect_timeout=socket_timeout_seconds,
             health_check_interval=30,  # notices a connection the server dropped while idle
         )
-        return cls(client, key_prefix=settings.key_prefix, metrics=metrics, clock=clock)
+        return cls(client, key_prefix=settings.key_prefix, metrics=metrics, clock=clock, queue_max=settings.queue_max)
 
     def __repr__(self) -> str:
         return f"RedisCache({self.address!r}, key_prefix={self.key_prefix!r})"
@@ -996,14 +1050,18 @@ class RedisCache(KnowledgeCache):
                 pipe.zremrangebyscore(index, "-inf", now)
             return sum(pipe.execute())
 
-    def _enqueue(self, items: list[Item], now: float) -> tuple[list[bool], int]:
-        with self.client.pipeline(transaction=True) as pipe:
-            for position, (kind, key) in enumerate(items):
-                # A microsecond apart, so requests queued in one call keep their order (not key order).
-                pipe.zadd(self._queue_key, {_member(kind, key): now + position * 1e-6}, nx=True)
-            pipe.zcard(self._queue_key)
-            *added, length = pipe.execute()
-        return [bool(count) for count in added], length
+    def _enqueue(self, items: list[Item], now: float, limit: int) -> tuple[list[int], int]:
+        outcomes: list[int] = []
+        length = 0
+        for chunk_start in range(0, len(items), self.batch_size):
+            chunk = items[chunk_start:chunk_start + self.batch_size]
+            # A microsecond apart, so requests queued in one call keep their order (not key order).
+            args: list[Any] = [limit]
+            for position, (kind, key) in enumerate(chunk, start=chunk_start):
+                args += [now + position * 1e-6, _member(kind, key)]
+            chunk_outcomes, length = self._enqueue_script(keys=[self._queue_key], args=args)
+            outcomes += [int(o) for o in chunk_outcomes]
+        return outcomes, int(length)
 
     def _queued(self, limit: int) -> list[Item]:
         return [_split_member(member) for member in self.client.zrange(self._queue_key, 0, limit - 1)]
@@ -1037,7 +1095,7 @@ def open_cache(
     cache_settings = settings.cache
     if cache_settings.backend == "embedded":
         path = local_state_path(settings, cache_settings.local_path, "cache.sqlite")
-        return EmbeddedCache(path, metrics=metrics, clock=clock)
+        return EmbeddedCache(path, metrics=metrics, clock=clock, queue_max=cache_settings.queue_max)
     cache = RedisCache.from_settings(cache_settings, metrics=metrics, clock=clock)
     try:
         cache.check_reachable()

@@ -381,6 +381,22 @@ def test_queue_keeps_each_request_once_oldest_first(cache, clock):
     assert cache.queue_length() == 4
 
 
+def test_a_full_queue_refuses_new_requests_counts_them_and_takes_them_again_once_there_is_room(make_cache, clock):
+    metrics = CacheMetrics()
+    cache = make_cache(queue_max=2, metrics=metrics)
+    assert cache.enqueue_many([("query", "tent"), ("query", "zelt"), ("product", "B1")]) == [True, True, False]
+    assert cache.enqueue("query", "tent") is False  # already waiting: not a refusal
+    assert cache.enqueue("query", "stove") is False
+    assert cache.queued(10) == [("query", "tent"), ("query", "zelt")]
+    refused = {kind: metrics.registry.get_sample_value("cosmo_cache_queue_refused_total", {"kind": kind})
+               for kind in ("query", "product")}
+    assert refused == {"query": 1.0, "product": 1.0}
+    cache.done([("query", "tent")])
+    clock.advance(1)
+    assert cache.enqueue("query", "stove") is True  # asked again after a batch made room
+    assert cache.queued(10) == [("query", "zelt"), ("query", "stove")]
+
+
 def test_a_failed_batch_leaves_its_requests_queued(cache):
     cache.enqueue_many([("query", "a"), ("query", "b"), ("query", "c")])
 
