@@ -96,7 +96,10 @@ class ApiProcess:
         import httpx
 
         cosmo = Path(sys.executable).parent / "cosmo"
-        self.process = subprocess.Popen([str(cosmo), "serve", "api", "--port", str(self.port)], env=self.env)
+        # the access log (one JSON line per request, as deployed) goes to a file, not the terminal
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen([str(cosmo), "serve", "api", "--port", str(self.port)], env=self.env,
+                                        stderr=self.log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -110,6 +113,11 @@ class ApiProcess:
     def __exit__(self, *exc) -> None:
         self.process.terminate()  # uvicorn shuts down gracefully: pending feedback is written
         self.process.wait(timeout=60)
+        self.log.seek(0)
+        errors = [line for line in self.log.read().decode(errors="replace").splitlines() if not line.startswith("{")]
+        if errors:
+            print("the API said:\n" + "\n".join(errors[-20:]))
+        self.log.close()
 
 
 def settings_for(root: Path, prefix: str):

@@ -762,6 +762,9 @@ class ApiSettings(Section):
         description="Secrets Manager secret whose value is a JSON list of accepted tokens (or one token).",
     )
     max_batch: int = Field(default=100, ge=1, le=1000, description="Most keys or events in one request.")
+    access_log: bool = Field(
+        default=True, description="`cosmo serve api` writes one JSON line per request to stderr (logger cosmo.api.access)."
+    )
 
 
 class FeedbackSettings(Section):

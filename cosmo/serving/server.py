@@ -43,6 +43,8 @@ def serve_api(settings: Settings, *, host: str | None = None, port: int | None =
     import uvicorn
 
     tokens = accepted_tokens(settings)
+    if settings.api.access_log:
+        _log_access_to_stderr()
     host = host or settings.api.host
     port = port or settings.api.port
     with api_services(settings) as services:
@@ -51,6 +53,21 @@ def serve_api(settings: Settings, *, host: str | None = None, port: int | None =
                  host, port, len(tokens), "" if host in ("127.0.0.1", "localhost", "::1")
                  else "; not loopback: put it behind TLS")
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _log_access_to_stderr() -> None:
+    """Access lines as bare JSON (one object per line, for a log shipper), whatever the root logger does."""
+    import sys
+
+    from cosmo.serving.api import access_log
+
+    if not any(getattr(h, "_cosmo_access", False) for h in access_log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._cosmo_access = True
+        access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
 
 
 def free_port(host: str = "127.0.0.1") -> int:

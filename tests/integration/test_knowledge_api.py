@@ -311,3 +311,44 @@ def test_the_same_path_on_redis(published, tmp_path):
         client_ = redis.Redis(host="127.0.0.1", port=6379)
         for key in client_.scan_iter(f"{prefix}:*"):
             client_.delete(key)
+
+
+def test_cosmo_serve_api_answers_on_loopback_and_writes_json_access_lines_without_the_token(tmp_path):
+    """The API as it is run: its own process, tokens from the environment, access lines on stderr."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from cosmo.serving.server import free_port
+
+    token = "serve-" + uuid.uuid4().hex
+    port = free_port()
+    env = {**os.environ, "COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COSMO_API__TOKENS": json.dumps([token])}
+    cosmo = Path(sys.executable).parent / "cosmo"
+    with subprocess.Popen([str(cosmo), "serve", "api", "--port", str(port)], env=env,
+                          stderr=subprocess.PIPE, text=True) as server:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    assert server.poll() is None and time.monotonic() < deadline, "the API did not start"
+                    time.sleep(0.2)
+            asked = httpx.get(f"http://127.0.0.1:{port}/v1/queries/knowledge", params={"q": "tent"},
+                              headers={"Authorization": f"Bearer {token}"})
+            refused = httpx.get(f"http://127.0.0.1:{port}/v1/queries/knowledge", params={"q": "tent"})
+        finally:
+            server.terminate()
+            _, stderr = server.communicate(timeout=60)
+    assert asked.status_code == 202 and asked.json()["status"] == "pending"
+    assert refused.status_code == 401
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    by_status = {line["status"]: line for line in lines if line["route"] == "/v1/queries/knowledge"}
+    assert set(by_status) == {202, 401}
+    assert by_status[202]["caller"] and by_status[401]["caller"] is None
+    assert token not in stderr
