@@ -773,6 +773,11 @@ class FeedbackSettings(Section):
     flush_events: int = Field(default=500, ge=1, description="The API writes a feedback file at this many events.")
     flush_ms: int = Field(default=200, ge=1, description="...or when the oldest unwritten event is this old.")
     window_days: int = Field(default=14, ge=1, description="Days of feedback that raise weights.")
+    landing_retention_days: int = Field(
+        default=30, ge=1,
+        description="Landing files of a collected day are deleted this many days after it (their events live on "
+                    "in feedback_events); a day not yet collected keeps its files.",
+    )
     click_weight: float = Field(default=1.0, ge=0, description="Boost units per click.")
     purchase_weight: float = Field(default=3.0, ge=0, description="Boost units per purchase.")
     sampling_boost: float = Field(

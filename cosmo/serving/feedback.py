@@ -5,8 +5,9 @@ The API acknowledges an event only once it is in a landing file (group commit: r
 together share one atomic file write), so an acknowledged event is never lost and a failed write is
 an error the caller sees and retries. Retried events carry the same ``event_id`` and are counted
 once: ``collect_feedback`` deduplicates the day's landing files into ``feedback_events`` (checked by
-its suite before it commits) and sums them into ``feedback_signals``. The landing files stay, so a
-rerun of a day gives the same partitions.
+its suite before it commits) and sums them into ``feedback_signals``. The landing files stay for
+``feedback.landing_retention_days`` after their day was collected, so a rerun of a recent day gives
+the same partitions; older ones are deleted once their events are in ``feedback_events``.
 """
 
 from __future__ import annotations
@@ -206,6 +207,31 @@ def signals(events: pa.Table, settings: FeedbackSettings) -> pa.Table:
     return pa.table(columns, schema=FEEDBACK_SIGNALS.schema)
 
 
+def prune_landing(storage: Storage, today: dt.date | str, retention_days: int) -> list[dt.date]:
+    """Delete the landing folders of days more than ``retention_days`` before ``today`` whose events were
+    collected (a committed ``feedback_events`` partition); returns the days deleted."""
+    base = storage.path(LANDING)
+    if not storage.fs.exists(base):
+        return []
+    cutoff = as_date(today) - dt.timedelta(days=retention_days)
+    collected = set(storage.list_partitions(FEEDBACK_EVENTS, until=cutoff - dt.timedelta(days=1)))
+    deleted = []
+    for entry in storage.fs.ls(base, detail=False):
+        leaf = entry.rstrip("/").rsplit("/", 1)[-1]
+        if not leaf.startswith("ds="):
+            continue
+        try:
+            day = as_date(leaf[3:])
+        except ValueError:
+            continue  # not ours to judge
+        if day in collected:
+            storage.fs.rm(entry, recursive=True)
+            deleted.append(day)
+    if deleted:
+        log.info("deleted the feedback landing files of %d collected days before %s", len(deleted), cutoff)
+    return sorted(deleted)
+
+
 def collect_feedback(storage: Storage, ds: dt.date | str, settings: FeedbackSettings) -> FeedbackResult:
     """Publish the day's ``feedback_events`` and ``feedback_signals`` from its landing files."""
     day = as_date(ds)
@@ -217,6 +243,7 @@ def collect_feedback(storage: Storage, ds: dt.date | str, settings: FeedbackSett
     counts = {kind: int(pc.sum(pc.equal(events.column("event"), kind)).as_py() or 0) for kind in FEEDBACK_KINDS}
     uris = {FEEDBACK_EVENTS.name: storage.write(FEEDBACK_EVENTS, day, events, metadata={"files": files}),
             FEEDBACK_SIGNALS.name: storage.write(FEEDBACK_SIGNALS, day, day_signals)}
+    prune_landing(storage, day, settings.landing_retention_days)
     log.info("feedback of %s: %d events from %d files (%d duplicates): %s", day, events.num_rows, files,
              raw.num_rows - events.num_rows, counts)
     return FeedbackResult(uris, events.num_rows, raw.num_rows - events.num_rows, files, counts)

@@ -101,6 +101,28 @@ def test_collect_deduplicates_retries_and_sums_signals(storage):
     assert again.events == 3 and storage.read(FEEDBACK_EVENTS, NOW.date()).num_rows == 3
 
 
+def test_landing_files_of_collected_days_past_the_retention_are_deleted_uncollected_ones_kept(storage):
+    settings = FeedbackSettings(flush_ms=20, landing_retention_days=3)
+    days = [NOW - dt.timedelta(days=n) for n in (6, 5, 1, 0)]
+    for when in days:
+        feedback = FeedbackWriter(storage, settings, now=lambda when=when: when)
+        try:
+            feedback.submit([{"event": "clicked", "query": "tent"}])
+        finally:
+            feedback.close()
+    # the oldest day was never collected (say its step failed): its files are all there is of it
+    collect_feedback(storage, days[1].date(), settings)
+    collect_feedback(storage, days[2].date(), settings)
+    collect_feedback(storage, days[3].date(), settings)
+    fs = storage.fs
+    assert not fs.exists(landing_folder(storage, days[1].date()))  # collected, 5 days old
+    assert fs.exists(landing_folder(storage, days[0].date()))  # 6 days old but never collected
+    assert fs.exists(landing_folder(storage, days[2].date())) and fs.exists(landing_folder(storage, days[3].date()))
+    assert storage.read(FEEDBACK_EVENTS, days[1].date()).num_rows == 1  # its events live on
+    # a rerun of a recent day reads the same files
+    assert collect_feedback(storage, days[2].date(), settings).events == 1
+
+
 def test_no_feedback_skips_and_a_bad_file_is_named(storage):
     with pytest.raises(StepSkipped, match="no feedback landed"):
         collect_feedback(storage, NOW.date(), FeedbackSettings())
