@@ -63,6 +63,8 @@ LOCAL_SMOKE_POLL_SECONDS = 0.05
 SMOKE_STOP_SECONDS = 5.0
 
 INPUT, PROCESSING, OUTPUT, FAILURE, SMOKE = "input", "processing", "output", "failure", "smoke"
+# A request whose worker process died this many times while serving it fails instead of going back again.
+MAX_ATTEMPTS = 3
 DEPLOYMENT_FILE = "deployment.json"
 DEPLOYMENT_LOCK = "deployment.lock"
 
@@ -232,12 +234,25 @@ def _file_path(uri: str) -> Path:
     return Path(url2pathname(parsed.path))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
 class LocalAsyncEndpoint(AsyncEndpoint):
     """The embedded endpoint: requests, responses and failures are files under one folder
     (``input/<id>.json``, ``output/<id>.json``, ``failure/<id>.json``), each written atomically.
 
     Worker threads (``workers``) take inputs oldest first, move each into ``processing/`` (a rename,
-    so one worker of any process gets it) and call the handler. With ``handler_factory`` the endpoint
+    so one worker of any process gets it; the name records the worker's pid) and call the handler.
+    A request left in ``processing/`` by a process that died goes back to ``input/`` when a worker
+    starts or idles, and fails after ``MAX_ATTEMPTS`` such deaths (a request that kills its worker
+    must not kill every worker after it). Pids are this machine's: the embedded endpoint is one machine's. With ``handler_factory`` the endpoint
     serves what ``deployment.json`` names, and rebuilds the handler when a deployment changes it.
     Without a handler it is a client only: submit, poll and wait work, serving does not.
     With more than one worker the handler is called from several threads at once.
@@ -338,7 +353,7 @@ class LocalAsyncEndpoint(AsyncEndpoint):
         if not folder.is_dir():
             return None
         for path in sorted(folder.glob("*.json")):  # ids sort by submission time
-            claimed = self._folder(PROCESSING) / path.name
+            claimed = self._folder(PROCESSING) / f"{path.stem}@{os.getpid()}.json"
             try:
                 os.rename(path, claimed)  # atomic: of racing workers, exactly one gets the request
             except FileNotFoundError:
@@ -346,8 +361,36 @@ class LocalAsyncEndpoint(AsyncEndpoint):
             return claimed
         return None
 
+    def recover_abandoned(self) -> int:
+        """Put requests whose worker process died back in the queue (or fail them after MAX_ATTEMPTS);
+        the number recovered or failed."""
+        folder = self._folder(PROCESSING)
+        if not folder.is_dir():
+            return 0
+        recovered = 0
+        for path in folder.glob("*.json"):
+            queued_name, _, pid = path.stem.rpartition("@")
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            request_id, _, attempts = queued_name.partition("~")
+            attempts = int(attempts or 0) + 1
+            if attempts >= MAX_ATTEMPTS:
+                failure = {"request_id": request_id, "error": f"the worker serving it died {attempts} times",
+                           "error_type": "WorkerDied", "failed_at": datetime.now(UTC).isoformat()}
+                _atomic_write(self._folder(FAILURE) / f"{request_id}.json", json.dumps(failure).encode("utf-8"))
+                path.unlink(missing_ok=True)
+            else:
+                try:
+                    os.rename(path, self._folder(INPUT) / f"{request_id}~{attempts}.json")
+                except FileNotFoundError:
+                    continue  # another process recovered it first
+            log.warning("request %s: its worker (pid %s) died while serving it; %s", request_id, pid,
+                        "failed" if attempts >= MAX_ATTEMPTS else f"queued again (attempt {attempts + 1})")
+            recovered += 1
+        return recovered
+
     def _serve(self, claimed: Path) -> None:
-        request_id = claimed.stem
+        request_id = claimed.stem.rpartition("@")[0].partition("~")[0]
         try:
             payload = json.loads(claimed.read_bytes())
             response = self._current_handler()(payload)
@@ -368,6 +411,7 @@ class LocalAsyncEndpoint(AsyncEndpoint):
     def process_pending(self) -> int:
         """Serve every queued request in this thread, oldest first (batch jobs, tests); the number served."""
         self._require_handler()
+        self.recover_abandoned()
         served = 0
         while (claimed := self._claim_next()) is not None:
             self._serve(claimed)
@@ -379,6 +423,7 @@ class LocalAsyncEndpoint(AsyncEndpoint):
             try:
                 claimed = self._claim_next()
                 if claimed is None:
+                    self.recover_abandoned()
                     self._wake.wait(WORKER_IDLE_SECONDS)
                     self._wake.clear()
                     continue
@@ -396,6 +441,7 @@ class LocalAsyncEndpoint(AsyncEndpoint):
         if self.running:
             return self
         self._ensure_layout()
+        self.recover_abandoned()
         self._stopping.clear()
         self._threads = [threading.Thread(target=self._work, name=f"cosmo-endpoint-{index}", daemon=True)
                          for index in range(self.workers)]

@@ -66,6 +66,41 @@ def test_submit_returns_locations_and_poll_sees_the_response_once_served(setting
     assert endpoint.process_pending() == 0
 
 
+_CRASHING_WORKER = """
+import os, sys
+from cosmo.config import Settings
+from cosmo.serving.endpoint import LocalAsyncEndpoint
+LocalAsyncEndpoint(Settings(), lambda payload: os._exit(3), root=sys.argv[1]).process_pending()
+"""
+
+
+def crash_a_worker_on(endpoint) -> None:
+    """A worker process that takes the oldest request and dies serving it (out of memory, say)."""
+    import subprocess
+    import sys
+
+    assert subprocess.run([sys.executable, "-c", _CRASHING_WORKER, str(endpoint.root)]).returncode == 3
+
+
+def test_a_request_whose_worker_process_died_is_served_again_and_one_that_kills_every_worker_fails(settings):
+    endpoint = LocalAsyncEndpoint(settings, upper_handler)
+    request = endpoint.submit({"prompts": ["camping"], "max_new_tokens": 4})
+    crash_a_worker_on(endpoint)
+    assert files(endpoint.root / "input") == [] and len(files(endpoint.root / "processing")) == 1
+    assert endpoint.process_pending() == 1  # taken back from the dead worker, then served
+    assert endpoint.poll(request) == {"generations": ["CAMP"], "model": "toy"}
+    assert files(endpoint.root / "processing") == []
+
+    poison = endpoint.submit({"prompts": ["kills its worker"]})
+    for _ in range(endpoint_module.MAX_ATTEMPTS):
+        endpoint.recover_abandoned()
+        crash_a_worker_on(endpoint)
+    assert endpoint.recover_abandoned() == 1
+    with pytest.raises(RequestFailed, match="died 3 times"):
+        endpoint.poll(poison)
+    assert files(endpoint.root / "input") == [] and files(endpoint.root / "processing") == []
+
+
 def test_worker_threads_serve_a_batch_and_answers_keep_request_order(settings):
     payloads = [{"prompts": [f"prompt {i}"]} for i in range(8)]
     with LocalAsyncEndpoint(settings, upper_handler, workers=3) as endpoint:
