@@ -411,7 +411,7 @@ def plot(results: dict, path: Path) -> None:
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     lat = results["latency"]
-    labels = ["raw Redis GET", "HTTP floor", "API"]
+    labels = ["Redis\nGET", "HTTP\nfloor", "API"]
     left.bar([f"{n}\np50" for n in labels], [lat["raw_get_p50_ms"], lat["http_floor_p50_ms"], lat["api_p50_ms"]],
              color=["#999", "#bbb", "#4c72b0"])
     left.bar([f"{n}\np99" for n in labels], [lat["raw_get_p99_ms"], lat["http_floor_p99_ms"], lat["api_p99_ms"]],
