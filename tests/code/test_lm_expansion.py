@@ -212,8 +212,11 @@ def test_the_transformers_backend_gets_the_merged_student(registered, monkeypatc
         got = merged(input_ids=ids).logits
         with peft_model.disable_adapter():
             base = peft_model(input_ids=ids).logits
-    assert torch.allclose(got, expected, atol=1e-4)
-    assert not torch.allclose(base, expected, atol=1e-2)  # the adapter is in the merged weights
+    # Merged weights (W + BA) sum in another order than W x + B(A x): float32 rounding over 30 layers
+    # moves logits by ~1e-3; the adapter itself moves them by far more.
+    merge_error = (got - expected).abs().max().item()
+    adapter_effect = (base - expected).abs().max().item()
+    assert merge_error < 1e-2 and merge_error * 20 < adapter_effect, (merge_error, adapter_effect)
     # the second resolution reuses the download and the merge
     monkeypatch.setattr(student_module, "load_student", lambda *a, **k: pytest.fail("merged again"))
     monkeypatch.setattr("mlflow.artifacts.download_artifacts", lambda *a, **k: pytest.fail("downloaded again"))
