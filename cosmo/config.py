@@ -734,6 +734,12 @@ class CacheSettings(Section):
     )
     frequent_ttl_days: int = Field(default=14, ge=1, description="Expiry of frequent-layer entries.")
     daily_ttl_days: int = Field(default=3, ge=1, description="Expiry of daily-batch entries.")
+    local_ttl_seconds: float = Field(
+        default=5.0, ge=0,
+        description="Each API process keeps the hits it read for this long (0: off), so a hot query costs no round "
+                    "trip; another process's writes show within it (misses are never kept).",
+    )
+    local_max_entries: int = Field(default=10_000, ge=1, description="Most hits one process keeps (least recent go).")
     queue_max: int = Field(
         default=100_000, ge=1,
         description="Most misses waiting for the daily batch; beyond it a miss is answered pending but not queued "

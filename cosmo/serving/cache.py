@@ -30,6 +30,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter as Tally
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -108,6 +109,12 @@ class CacheMetrics:
             "cosmo_cache_queue_refused_total",
             "Missed requests not queued because the queue held cache.queue_max (answered pending all the same).",
             ["kind"],
+            registry=self.registry,
+        )
+        self.local_hits = Counter(
+            "cosmo_cache_local_hits_total",
+            "Hits answered from the API process's own copy (cache.local_ttl_seconds), without a backend round trip; "
+            "also counted by layer in cosmo_cache_requests_total.",
             registry=self.registry,
         )
         self.lookup_seconds = Histogram(
@@ -201,7 +208,12 @@ def _as_date(value: date | str) -> date:
 
 class KnowledgeCache(ABC):
     """The contract both backends keep. Public methods check their arguments and record metrics;
-    the backends implement the storage primitives (the underscored abstract methods)."""
+    the backends implement the storage primitives (the underscored abstract methods).
+
+    With ``local_ttl_seconds`` > 0 the hits also stay in this process, in a bounded LRU
+    (``local_max_entries``), for that long: a hot query is answered without a round trip to the
+    backend. Misses never stay (a batch's answer is seen at once); this instance's own writes replace
+    what it holds; another process's writes are seen within ``local_ttl_seconds``."""
 
     backend: str  # the metrics label
 
@@ -213,9 +225,17 @@ class KnowledgeCache(ABC):
         batch_size: int,
         purge_interval_seconds: float = 3600.0,
         queue_max: int = 100_000,
+        local_ttl_seconds: float = 0.0,
+        local_max_entries: int = 10_000,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if local_ttl_seconds < 0 or local_max_entries < 1:
+            raise ValueError("local_ttl_seconds must not be negative and local_max_entries must be at least 1")
+        self.local_ttl_seconds = local_ttl_seconds
+        self.local_max_entries = local_max_entries
+        self._near: OrderedDict[Item, tuple[float, CacheEntry]] = OrderedDict()  # item: (held until, entry)
+        self._near_lock = threading.Lock()
         if queue_max < 1:
             raise ValueError(f"queue_max must be at least 1, got {queue_max}")
         self.metrics = metrics
@@ -239,12 +259,49 @@ class KnowledgeCache(ABC):
         if not items:
             return []
         started = time.perf_counter()
-        with self._errors():
-            found = self._lookup(items, self._clock())
-        chosen = [layers.get("daily") or layers.get("frequent") for layers in found]
+        now = self._clock()
+        chosen: list[CacheEntry | None] = [None] * len(items)
+        wanted = list(range(len(items)))
+        if self.local_ttl_seconds:
+            wanted = []
+            with self._near_lock:
+                for i, item in enumerate(items):
+                    held = self._near.get(item)
+                    if held is not None and held[0] > now:
+                        chosen[i] = held[1]
+                        self._near.move_to_end(item)
+                    else:
+                        wanted.append(i)
+            if self.metrics is not None and len(wanted) < len(items):
+                self.metrics.local_hits.inc(len(items) - len(wanted))
+        if wanted:
+            with self._errors():
+                found = self._lookup([items[i] for i in wanted], now)
+            for i, layers in zip(wanted, found, strict=True):
+                chosen[i] = layers.get("daily") or layers.get("frequent")
+            if self.local_ttl_seconds:
+                self._hold([(items[i], chosen[i]) for i in wanted if chosen[i] is not None], now)
         if self.metrics is not None:
             self.metrics.record_lookups(self.backend, items, chosen, time.perf_counter() - started)
         return chosen
+
+    def _hold(self, hits: list[tuple[Item, CacheEntry]], now: float) -> None:
+        until = now + self.local_ttl_seconds
+        with self._near_lock:
+            for item, entry in hits:
+                self._near[item] = (until, entry)
+                self._near.move_to_end(item)
+            while len(self._near) > self.local_max_entries:
+                self._near.popitem(last=False)
+
+    def _forget(self, items: Iterable[Item] | None = None) -> None:
+        """Drop what this process holds of ``items`` (None: everything), after writing them."""
+        with self._near_lock:
+            if items is None:
+                self._near.clear()
+            else:
+                for item in items:
+                    self._near.pop(item, None)
 
     # -- writes ----------------------------------------------------------------------------------------
 
@@ -258,6 +315,7 @@ class KnowledgeCache(ABC):
             generation = self._layer_records()[layer]["generation"]
             for batch in _batches(entries, self.batch_size, layer):
                 self._write_batch(layer, generation, batch, now=self._clock(), ttl_seconds=ttl_seconds)
+                self._forget((entry.kind, entry.key) for entry in batch)
                 written += len(batch)
                 newest_ds = max(newest_ds, *(entry.ds for entry in batch))
             if written:
@@ -279,6 +337,7 @@ class KnowledgeCache(ABC):
                 for batch in _batches(entries, self.batch_size, "frequent"):
                     self._write_batch("frequent", generation, batch, now=self._clock(), ttl_seconds=ttl_seconds)
                 self._switch_frequent(generation, ds=ds, stored_at=self._clock())
+                self._forget()
             except BaseException:
                 self._abandon_generation(generation)
                 raise
@@ -532,9 +591,12 @@ class EmbeddedCache(KnowledgeCache):
         busy_timeout_seconds: float = 30.0,
         purge_interval_seconds: float = 3600.0,
         queue_max: int = 100_000,
+        local_ttl_seconds: float = 0.0,
+        local_max_entries: int = 10_000,
     ) -> None:
         super().__init__(metrics=metrics, clock=clock, batch_size=batch_size,
-                         purge_interval_seconds=purge_interval_seconds, queue_max=queue_max)
+                         purge_interval_seconds=purge_interval_seconds, queue_max=queue_max,
+                         local_ttl_seconds=local_ttl_seconds, local_max_entries=local_max_entries)
         self.path = Path(path).expanduser().resolve()
         self.busy_timeout_seconds = busy_timeout_seconds
         self._local = threading.local()
@@ -845,9 +907,12 @@ class RedisCache(KnowledgeCache):
         batch_size: int = 1000,
         purge_interval_seconds: float = 3600.0,
         queue_max: int = 100_000,
+        local_ttl_seconds: float = 0.0,
+        local_max_entries: int = 10_000,
     ) -> None:
         super().__init__(metrics=metrics, clock=clock, batch_size=batch_size,
-                         purge_interval_seconds=purge_interval_seconds, queue_max=queue_max)
+                         purge_interval_seconds=purge_interval_seconds, queue_max=queue_max,
+                         local_ttl_seconds=local_ttl_seconds, local_max_entries=local_max_entries)
         if not client.get_connection_kwargs().get("decode_responses"):
             raise ValueError("RedisCache needs a client made with decode_responses=True")
         if not key_prefix:
@@ -890,7 +955,8 @@ class RedisCache(KnowledgeCache):
             socket_connect_timeout=socket_timeout_seconds,
             health_check_interval=30,  # notices a connection the server dropped while idle
         )
-        return cls(client, key_prefix=settings.key_prefix, metrics=metrics, clock=clock, queue_max=settings.queue_max)
+        return cls(client, key_prefix=settings.key_prefix, metrics=metrics, clock=clock, queue_max=settings.queue_max,
+                   local_ttl_seconds=settings.local_ttl_seconds, local_max_entries=settings.local_max_entries)
 
     def __repr__(self) -> str:
         return f"RedisCache({self.address!r}, key_prefix={self.key_prefix!r})"
@@ -1095,7 +1161,9 @@ def open_cache(
     cache_settings = settings.cache
     if cache_settings.backend == "embedded":
         path = local_state_path(settings, cache_settings.local_path, "cache.sqlite")
-        return EmbeddedCache(path, metrics=metrics, clock=clock, queue_max=cache_settings.queue_max)
+        return EmbeddedCache(path, metrics=metrics, clock=clock, queue_max=cache_settings.queue_max,
+                             local_ttl_seconds=cache_settings.local_ttl_seconds,
+                             local_max_entries=cache_settings.local_max_entries)
     cache = RedisCache.from_settings(cache_settings, metrics=metrics, clock=clock)
     try:
         cache.check_reachable()

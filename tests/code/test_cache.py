@@ -365,6 +365,41 @@ def test_layer_info_keeps_the_newest_daily_ds(cache, clock):
     assert cache.layer_info()["daily"]["stored_at"] == clock.now - 5
 
 
+# -- the process's own copy of hits (cache.local_ttl_seconds) ----------------------------------------
+
+def test_hits_are_kept_in_the_process_for_the_local_ttl_and_misses_are_not(make_cache, clock):
+    metrics = CacheMetrics()
+    api = make_cache(local_ttl_seconds=5, metrics=metrics)
+    batch = make_cache()  # another process: the daily batch
+    batch.put("daily", [daily("tent", answer="v1")], ttl_seconds=DAY)
+    assert api.get("query", "tent").knowledge == {"answer": "v1"}
+    assert api.get("query", "stove") is None
+    batch.put("daily", [daily("tent", answer="v2"), daily("stove", answer="s1")], ttl_seconds=DAY)
+    assert api.get("query", "stove").knowledge == {"answer": "s1"}  # a miss was not kept: filled at once
+    assert api.get("query", "tent").knowledge == {"answer": "v1"}  # held for up to 5 s
+    clock.advance(5)
+    assert api.get("query", "tent").knowledge == {"answer": "v2"}
+    assert metrics.registry.get_sample_value("cosmo_cache_local_hits_total") == 1.0
+    # every lookup still counts by the layer that answered it
+    assert metrics.request_count("query", "daily") == 4 and metrics.request_count("query", "miss") == 1
+
+
+def test_the_process_own_writes_replace_what_it_holds_and_the_copy_is_bounded(make_cache):
+    cache = make_cache(local_ttl_seconds=60, local_max_entries=2)
+    cache.put("frequent", [frequent("tent", answer="old")], ttl_seconds=DAY)
+    assert cache.get("query", "tent").knowledge == {"answer": "old"}
+    cache.put("daily", [daily("tent", answer="new")], ttl_seconds=DAY)
+    assert cache.get("query", "tent").knowledge == {"answer": "new"}
+    cache.replace_frequent([frequent("lamp", answer="rebuilt")], ds="2026-03-03", ttl_seconds=DAY)
+    assert cache.get_many([("query", "lamp"), ("query", "tent")])[0].knowledge == {"answer": "rebuilt"}
+    cache.get("query", "tent")
+    cache.put("daily", [daily("stove")], ttl_seconds=DAY)
+    cache.get("query", "stove")  # holds tent and stove now: lamp, the least recently used, went
+    make_cache().put("daily", [daily("lamp", answer="changed"), daily("tent", answer="changed")], ttl_seconds=DAY)
+    assert cache.get("query", "tent").knowledge == {"answer": "new"}  # still held
+    assert cache.get("query", "lamp").knowledge == {"answer": "changed"}  # read again
+
+
 # -- the queue of missed requests ----------------------------------------------------------------------
 
 def test_queue_keeps_each_request_once_oldest_first(cache, clock):
