@@ -285,6 +285,22 @@ class KnowledgeCache(ABC):
             self.metrics.record_lookups(self.backend, items, chosen, time.perf_counter() - started)
         return chosen
 
+    def peek(self, kind: Kind, key: str) -> CacheEntry | None:
+        """What this process holds of one item (see ``local_ttl_seconds``), without asking the backend;
+        None when it holds nothing live. A held entry counts as a hit of its layer."""
+        if not self.local_ttl_seconds:
+            return None
+        started = time.perf_counter()
+        with self._near_lock:
+            held = self._near.get((kind, key))
+            if held is None or held[0] <= self._clock():
+                return None
+            self._near.move_to_end((kind, key))
+        if self.metrics is not None:
+            self.metrics.local_hits.inc()
+            self.metrics.record_lookups(self.backend, [(kind, key)], [held[1]], time.perf_counter() - started)
+        return held[1]
+
     def _hold(self, hits: list[tuple[Item, CacheEntry]], now: float) -> None:
         until = now + self.local_ttl_seconds
         with self._near_lock:

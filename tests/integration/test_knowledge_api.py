@@ -180,6 +180,30 @@ def test_the_frequent_layer_is_preloaded_and_refreshed_on_its_cycle(api, publish
     assert 'cosmo_cache_requests_total{kind="query",result="frequent"} 1.0' in metrics
 
 
+def test_a_hit_the_process_holds_is_answered_as_the_route_answers_it_and_only_to_a_valid_token(
+        api, published, caplog):
+    client, settings, services = api
+    query = published[2][0]
+    refresh_frequent(DAY, settings, services.cache, services.feature_store)
+    ask = {"q": f" {query.upper()}"}
+    routed = client.get("/v1/queries/knowledge", params=ask, headers=AUTH)  # read from the cache's backend
+    with caplog.at_level(logging.INFO, logger="cosmo.api.access"):
+        held = client.get("/v1/queries/knowledge", params=ask, headers=AUTH)  # now held by this process
+    assert routed.status_code == held.status_code == 200 and held.json() == routed.json()
+    assert held.headers["content-type"] == "application/json"
+    metrics = client.get("/metrics", headers=AUTH).text
+    assert "cosmo_cache_local_hits_total 1.0" in metrics
+    assert 'cosmo_cache_requests_total{kind="query",result="frequent"} 2.0' in metrics
+    assert 'cosmo_api_requests_total{method="GET",route="/v1/queries/knowledge",status="200"} 2.0' in metrics
+    line = json.loads(next(r.getMessage() for r in caplog.records if r.name == "cosmo.api.access"))
+    assert line["route"] == "/v1/queries/knowledge" and line["status"] == 200 and line["caller"]
+    # a held hit is no way past the token or the input checks
+    assert client.get("/v1/queries/knowledge", params=ask).status_code == 401
+    assert client.get("/v1/queries/knowledge", params=ask,
+                      headers={"Authorization": "Bearer not-the-token"}).status_code == 401
+    assert client.get("/v1/queries/knowledge", params={"q": query + " " * 600}, headers=AUTH).status_code == 422
+
+
 def test_products_pairs_and_navigation(api, published):
     client, settings, _ = api
     products = store_rows(settings, PRODUCT_INTENT)
