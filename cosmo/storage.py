@@ -163,16 +163,22 @@ class Storage:
         return days[-1] if days else None
 
     def _committed_days(self, dataset: str | Dataset) -> list[dt.date]:
+        return sorted(day for day, folder in self.partition_folders(dataset).items()
+                      if self.fs.exists(f"{folder}/{MANIFEST}"))
+
+    def partition_folders(self, dataset: str | Dataset) -> dict[dt.date, str]:
+        """Every ``ds=`` folder under ``dataset``, committed or not (committed ones: ``list_partitions``)."""
         name = dataset if isinstance(dataset, str) else dataset.name
         base = self.path(name)
         if not self.fs.exists(base):
-            return []
-        dates = []
+            return {}
+        folders = {}
         for entry in self.fs.ls(base, detail=False):
-            leaf = entry.rstrip("/").rsplit("/", 1)[-1]
-            if leaf.startswith("ds=") and self.fs.exists(f"{entry.rstrip('/')}/{MANIFEST}"):
-                dates.append(as_date(leaf[3:]))
-        return sorted(dates)
+            folder = entry.rstrip("/")
+            leaf = folder.rsplit("/", 1)[-1]
+            if leaf.startswith("ds="):
+                folders[as_date(leaf[3:])] = folder
+        return folders
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, dataset: str | Dataset, ds: dt.date | str, table: pa.Table, *,

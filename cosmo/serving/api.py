@@ -342,7 +342,10 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
             backend_call("the cache queue", lambda: cache.enqueue("query", key))
             pending.labels("query").inc()
             return QueryKnowledge(status="pending", query=text, query_key=key)
-        return QueryKnowledge(status="ready", query=text, query_key=key, **_known(found))
+        return ready_query(text, key, found)
+
+    def ready_query(text: str, key: str, knowledge: dict) -> QueryKnowledge:
+        return QueryKnowledge(status="ready", query=text, query_key=key, **_known(knowledge))
 
     def product_knowledge(product_id: str) -> ProductKnowledge:
         found = lookup("product", product_id, PRODUCT_INTENT)
@@ -451,8 +454,7 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
         found = cache.peek("query", key) if key and len(text) <= MAX_TEXT else None
         if found is None:
             return None
-        return QueryKnowledge(status="ready", query=text, query_key=key, **_known(found.knowledge)) \
-            .model_dump_json().encode()
+        return ready_query(text, key, found.knowledge).model_dump_json().encode()
 
     query_route = next(r for r in app.routes if getattr(r, "path", None) == QUERY_KNOWLEDGE_PATH)
     app.add_middleware(_HeldHits, route=query_route, authenticate=authenticate, answer=held_query_knowledge)

@@ -61,6 +61,7 @@ Item = tuple[Kind, str]
 # What enqueueing did with one item (the Redis script returns the same numbers).
 _QUEUED, _WAITING, _REFUSED = 1, 0, -1
 
+
 class CacheUnavailable(CosmoError, ConnectionError):
     """The cache backend cannot be reached; the message names where it was looked for."""
 
@@ -230,17 +231,17 @@ class KnowledgeCache(ABC):
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if queue_max < 1:
+            raise ValueError(f"queue_max must be at least 1, got {queue_max}")
         if local_ttl_seconds < 0 or local_max_entries < 1:
             raise ValueError("local_ttl_seconds must not be negative and local_max_entries must be at least 1")
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.queue_max = queue_max
         self.local_ttl_seconds = local_ttl_seconds
         self.local_max_entries = local_max_entries
         self._near: OrderedDict[Item, tuple[float, CacheEntry]] = OrderedDict()  # item: (held until, entry)
         self._near_lock = threading.Lock()
-        if queue_max < 1:
-            raise ValueError(f"queue_max must be at least 1, got {queue_max}")
-        self.metrics = metrics
-        self.batch_size = batch_size
-        self.queue_max = queue_max
         self.purge_interval_seconds = purge_interval_seconds
         self._clock = clock
         self._last_purge = float("-inf")
@@ -258,22 +259,24 @@ class KnowledgeCache(ABC):
             _check_item(kind, key)
         if not items:
             return []
+        return self._answer(items, ask_backend=True)
+
+    def peek(self, kind: Kind, key: str) -> CacheEntry | None:
+        """What this process holds of one item (see ``local_ttl_seconds``), without asking the backend;
+        None when it holds nothing live. A held entry counts as a hit of its layer."""
+        if not self.local_ttl_seconds:
+            return None
+        _check_item(kind, key)
+        return self._answer([(kind, key)], ask_backend=False)[0]
+
+    def _answer(self, items: list[Item], *, ask_backend: bool) -> list[CacheEntry | None]:
+        """Held entries first; the rest from the backend (when asked to), which are then held. Metrics
+        count every item asked of the backend and every held one."""
         started = time.perf_counter()
         now = self._clock()
-        chosen: list[CacheEntry | None] = [None] * len(items)
-        wanted = list(range(len(items)))
-        if self.local_ttl_seconds:
-            wanted = []
-            with self._near_lock:
-                for i, item in enumerate(items):
-                    held = self._near.get(item)
-                    if held is not None and held[0] > now:
-                        chosen[i] = held[1]
-                        self._near.move_to_end(item)
-                    else:
-                        wanted.append(i)
-            if self.metrics is not None and len(wanted) < len(items):
-                self.metrics.local_hits.inc(len(items) - len(wanted))
+        chosen = self._held(items, now)
+        held = sum(entry is not None for entry in chosen)
+        wanted = [i for i, entry in enumerate(chosen) if entry is None] if ask_backend else []
         if wanted:
             with self._errors():
                 found = self._lookup([items[i] for i in wanted], now)
@@ -282,24 +285,28 @@ class KnowledgeCache(ABC):
             if self.local_ttl_seconds:
                 self._hold([(items[i], chosen[i]) for i in wanted if chosen[i] is not None], now)
         if self.metrics is not None:
-            self.metrics.record_lookups(self.backend, items, chosen, time.perf_counter() - started)
+            if held:
+                self.metrics.local_hits.inc(held)
+            counted = range(len(items)) if ask_backend else [i for i, entry in enumerate(chosen) if entry]
+            if counted:
+                self.metrics.record_lookups(self.backend, [items[i] for i in counted], [chosen[i] for i in counted],
+                                            time.perf_counter() - started)
         return chosen
 
-    def peek(self, kind: Kind, key: str) -> CacheEntry | None:
-        """What this process holds of one item (see ``local_ttl_seconds``), without asking the backend;
-        None when it holds nothing live. A held entry counts as a hit of its layer."""
+    def _held(self, items: list[Item], now: float) -> list[CacheEntry | None]:
+        """What this process holds live of each item (all None when it keeps nothing)."""
         if not self.local_ttl_seconds:
-            return None
-        started = time.perf_counter()
+            return [None] * len(items)
+        chosen: list[CacheEntry | None] = []
         with self._near_lock:
-            held = self._near.get((kind, key))
-            if held is None or held[0] <= self._clock():
-                return None
-            self._near.move_to_end((kind, key))
-        if self.metrics is not None:
-            self.metrics.local_hits.inc()
-            self.metrics.record_lookups(self.backend, [(kind, key)], [held[1]], time.perf_counter() - started)
-        return held[1]
+            for item in items:
+                held = self._near.get(item)
+                if held is not None and held[0] > now:
+                    self._near.move_to_end(item)
+                    chosen.append(held[1])
+                else:
+                    chosen.append(None)
+        return chosen
 
     def _hold(self, hits: list[tuple[Item, CacheEntry]], now: float) -> None:
         until = now + self.local_ttl_seconds

@@ -234,6 +234,14 @@ def _file_path(uri: str) -> Path:
     return Path(url2pathname(parsed.path))
 
 
+def _claim_parts(path: Path) -> tuple[str, int, int | None]:
+    """(request id, times its worker died, the pid that holds it) of an ``input/`` or ``processing/`` name:
+    ``<id>[~<deaths>][@<pid>].json``."""
+    queued, _, pid = path.stem.rpartition("@") if "@" in path.stem else (path.stem, "", "")
+    request_id, _, deaths = queued.partition("~")
+    return request_id, int(deaths or 0), int(pid) if pid.isdigit() else None
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -252,8 +260,8 @@ class LocalAsyncEndpoint(AsyncEndpoint):
     so one worker of any process gets it; the name records the worker's pid) and call the handler.
     A request left in ``processing/`` by a process that died goes back to ``input/`` when a worker
     starts or idles, and fails after ``MAX_ATTEMPTS`` such deaths (a request that kills its worker
-    must not kill every worker after it). Pids are this machine's: the embedded endpoint is one machine's. With ``handler_factory`` the endpoint
-    serves what ``deployment.json`` names, and rebuilds the handler when a deployment changes it.
+    must not kill every worker after it). Pids are this machine's: the embedded endpoint is one
+    machine's. With ``handler_factory`` the endpoint serves what ``deployment.json`` names, and rebuilds the handler when a deployment changes it.
     Without a handler it is a client only: submit, poll and wait work, serving does not.
     With more than one worker the handler is called from several threads at once.
     """
@@ -369,11 +377,10 @@ class LocalAsyncEndpoint(AsyncEndpoint):
             return 0
         recovered = 0
         for path in folder.glob("*.json"):
-            queued_name, _, pid = path.stem.rpartition("@")
-            if not pid.isdigit() or _alive(int(pid)):
+            request_id, attempts, pid = _claim_parts(path)
+            if pid is None or _alive(pid):
                 continue
-            request_id, _, attempts = queued_name.partition("~")
-            attempts = int(attempts or 0) + 1
+            attempts += 1
             if attempts >= MAX_ATTEMPTS:
                 failure = {"request_id": request_id, "error": f"the worker serving it died {attempts} times",
                            "error_type": "WorkerDied", "failed_at": datetime.now(UTC).isoformat()}
@@ -390,7 +397,7 @@ class LocalAsyncEndpoint(AsyncEndpoint):
         return recovered
 
     def _serve(self, claimed: Path) -> None:
-        request_id = claimed.stem.rpartition("@")[0].partition("~")[0]
+        request_id = _claim_parts(claimed)[0]
         try:
             payload = json.loads(claimed.read_bytes())
             response = self._current_handler()(payload)

@@ -210,22 +210,12 @@ def signals(events: pa.Table, settings: FeedbackSettings) -> pa.Table:
 def prune_landing(storage: Storage, today: dt.date | str, retention_days: int) -> list[dt.date]:
     """Delete the landing folders of days more than ``retention_days`` before ``today`` whose events were
     collected (a committed ``feedback_events`` partition); returns the days deleted."""
-    base = storage.path(LANDING)
-    if not storage.fs.exists(base):
-        return []
     cutoff = as_date(today) - dt.timedelta(days=retention_days)
     collected = set(storage.list_partitions(FEEDBACK_EVENTS, until=cutoff - dt.timedelta(days=1)))
     deleted = []
-    for entry in storage.fs.ls(base, detail=False):
-        leaf = entry.rstrip("/").rsplit("/", 1)[-1]
-        if not leaf.startswith("ds="):
-            continue
-        try:
-            day = as_date(leaf[3:])
-        except ValueError:
-            continue  # not ours to judge
+    for day, folder in storage.partition_folders(LANDING).items():
         if day in collected:
-            storage.fs.rm(entry, recursive=True)
+            storage.fs.rm(folder, recursive=True)
             deleted.append(day)
     if deleted:
         log.info("deleted the feedback landing files of %d collected days before %s", len(deleted), cutoff)
