@@ -204,12 +204,16 @@ class FloorProcess:
 
 def timed_gets(port: int, path: str, headers: dict, count: int) -> list[float]:
     """Sequential GETs over one keep-alive connection with a lean client (http.client), each timed."""
+    return _timed_paths(port, [path] * count, headers)
+
+
+def _timed_paths(port: int, paths: list[str], headers: dict) -> list[float]:
     import http.client
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     times = []
     try:
-        for _ in range(count):
+        for path in paths:
             started = time.perf_counter()
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()
@@ -223,17 +227,7 @@ def timed_gets(port: int, path: str, headers: dict, count: int) -> list[float]:
 
 
 def _client_process(port: int, paths: list[str], headers: dict) -> int:
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for path in paths:
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"GET {path}: {response.status}")
-    connection.close()
-    return len(paths)
+    return len(_timed_paths(port, paths, headers))
 
 
 def latency(settings, queries: list[str], requests: int, concurrency: int) -> dict:
