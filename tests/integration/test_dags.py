@@ -163,3 +163,18 @@ def test_every_dag_runs_on_a_generated_day(dagbag, airflow_db, local_ray_head, t
     assert scores["metadata"]["critic_model"] == "models:/cosmo-critic/1"
     summary = json.loads((root / "reports" / "behaviour_sampling" / f"ds={day}" / "summary.json").read_text())
     assert summary["kept"]["search_buy"] > 0
+
+    # feedback: what the API landed that day becomes the day's events and signals
+    from cosmo.config import FeedbackSettings
+    from cosmo.serving.feedback import FeedbackWriter
+
+    writer = FeedbackWriter(storage, FeedbackSettings(flush_ms=20), now=lambda: logical + dt.timedelta(hours=12))
+    try:
+        writer.submit([{"event": "clicked", "query": "winter tent", "product_id": "P1"},
+                       {"event": "shown", "query": "winter tent", "product_id": "P2"}])
+    finally:
+        writer.close()
+    run = dagbag.dags["cosmo_feedback"].test(logical_date=logical, run_conf={"config_overrides": overrides})
+    assert run.state == DagRunState.SUCCESS
+    assert storage.manifest("feedback_events", day)["rows"] == 2
+    assert storage.has_partition("feedback_signals", day)
