@@ -1,12 +1,15 @@
 """The knowledge API for downstream teams (paper 3.5): knowledge for a query, a product or a
-query-product pair, navigation suggestions from the intention hierarchy, and feedback events.
+query-product pair, navigation suggestions from the intention hierarchy, multi-turn navigation
+(paper 4.3: broad query -> intentions -> product types -> attribute refinements, with a small web page
+at ``/navigate`` that walks the turns), and feedback events.
 
 A query's knowledge comes from the cache (its daily layer, then the frequent searches pre-loaded),
 then the feature store (the graph's knowledge of the served day); when neither has it the request
 is queued for the next daily batch (COSMO-LM answers it) and the API answers at once with status
 ``pending`` (HTTP 202). Products are looked up the same way.
 
-Every route but ``/health`` needs a bearer token; tokens come from the environment or AWS Secrets
+Every route but ``/health`` and the navigation page (static; it asks for a token and sends it with its
+calls) needs a bearer token; tokens come from the environment or AWS Secrets
 Manager (:func:`accepted_tokens`), never from a file in the repository, and are held only as
 digests. Inputs are validated by their pydantic models (a clear 422 names the field). Each request
 is logged as one JSON line on the ``cosmo.api.access`` logger (never with its token), and counted
@@ -27,7 +30,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +40,7 @@ from cosmo.config import Settings
 from cosmo.errors import CosmoError
 from cosmo.serving import knowledge as served
 from cosmo.serving.feature_sets import INTENTION_HIERARCHY, PRODUCT_INTENT, QUERY_INTENT
+from cosmo.serving.navigation_page import PAGE as NAVIGATION_PAGE
 
 access_log = logging.getLogger("cosmo.api.access")
 log = logging.getLogger(__name__)
@@ -140,6 +144,23 @@ class Navigation(BaseModel):
     status: Literal["ready", "pending"]
     query: str
     suggestions: list[Suggestion] = []
+
+
+class NavigationOption(BaseModel):
+    kind: Literal["intention", "product_type", "refinement"]
+    text: str
+    intention_id: str | None = None
+    score: float | None = Field(None, description="Typicality (intentions) or share (product types).")
+
+
+class NavigationTurn(BaseModel):
+    status: Literal["ready", "pending"]
+    query: str
+    turn: Literal["intention", "product_type", "refinement", "done"] = Field(
+        "intention", description="What the options of this turn are; done: nothing left to refine.")
+    path: list[NavigationOption] = Field([], description="The choices made so far, in order.")
+    options: list[NavigationOption] = []
+    search: str = Field("", description="What to search for after the choices made so far.")
 
 
 class FeedbackEvent(BaseModel):
@@ -426,6 +447,82 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
                 seen.add(query_key(suggestion.text))
                 unique.append(suggestion)
         return answer(Navigation(status="ready", query=q, suggestions=unique))
+
+    def intention_row(intention_id: str) -> dict:
+        row = backend_call("the feature store", lambda: store.get(INTENTION_HIERARCHY, intention_id))
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"intention_id {intention_id!r} is not in the graph")
+        return row
+
+    def intention_options(ids_and_names: list[tuple[str, str, float | None]]) -> list[NavigationOption]:
+        return [NavigationOption(kind="intention", text=name, intention_id=i, score=score)
+                for i, name, score in ids_and_names]
+
+    @app.get("/v1/navigation/turn", response_model=NavigationTurn, responses={
+        **ready_or_pending, 404: {"description": "The intention is not in the graph, or the product type or "
+                                                 "refinement is not one of the previous turn's options."}},
+             tags=["navigation"])
+    async def navigation_turn(
+            q: QueryText, _: Authorised,
+            intention_id: Annotated[str | None, Query(min_length=1, max_length=128,
+                                                      description="The intention chosen in the first turn.")] = None,
+            product_type: Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT,
+                                                      description="The product type chosen next.")] = None,
+            refinement: Annotated[str | None, Query(min_length=1, max_length=MAX_TEXT,
+                                                    description="The attribute chosen last.")] = None):
+        """One turn of multi-turn navigation. With only ``q``: the query's intentions and finer ones from
+        the hierarchy. With an ``intention_id``: the product types carrying it (and its finer intentions,
+        to narrow instead). With a ``product_type`` too: the attributes shoppers search that type with.
+        With a ``refinement``: done; ``search`` is the refined query."""
+        if intention_id is None:
+            if product_type is not None or refinement is not None:
+                raise HTTPException(422, "choose an intention_id before a product_type or refinement")
+            knowledge = query_knowledge(q)
+            if knowledge.status == "pending":
+                return answer(NavigationTurn(status="pending", query=q))
+            top = [i for i in knowledge.intents if i.intention_id][:NAVIGATION_INTENTS]
+            rows = backend_call("the feature store", lambda: store.batch_get(
+                INTENTION_HIERARCHY, [i.intention_id for i in top])) if top else {}
+            found = [(i.intention_id, i.intention, i.typicality) for i in top]
+            for intent in top:
+                row = rows.get(intent.intention_id) or {}
+                found += [(c["intention_id"], c["name"], None) for c in json.loads(row.get("children") or "[]")]
+            seen: set[str] = set()
+            options = [o for o in found if o[0] not in seen and not seen.add(o[0])]  # first mention wins
+            return answer(NavigationTurn(status="ready", query=q, turn="intention", search=q,
+                                         options=intention_options(options)))
+        row = intention_row(intention_id)
+        path = [NavigationOption(kind="intention", text=row["name"], intention_id=intention_id)]
+        types = {t["product_type"]: t for t in json.loads(row.get("product_types") or "[]")}
+        if product_type is None:
+            if refinement is not None:
+                raise HTTPException(422, "choose a product_type before a refinement")
+            children = [(c["intention_id"], c["name"], None) for c in json.loads(row.get("children") or "[]")]
+            options = [NavigationOption(kind="product_type", text=t, score=v["score"]) for t, v in types.items()]
+            return answer(NavigationTurn(status="ready", query=q, turn="product_type", path=path, search=q,
+                                         options=options + intention_options(children)))
+        if product_type not in types:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"product_type {product_type!r} does not carry intention {row['name']!r}")
+        path.append(NavigationOption(kind="product_type", text=product_type, score=types[product_type]["score"]))
+        refinements = types[product_type].get("refinements") or []
+        if refinement is None:
+            options = [NavigationOption(kind="refinement", text=r) for r in refinements]
+            return answer(NavigationTurn(status="ready", query=q, turn="refinement" if options else "done",
+                                         path=path, options=options, search=product_type))
+        if refinement not in refinements:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"refinement {refinement!r} is not one shoppers use with {product_type!r}")
+        path.append(NavigationOption(kind="refinement", text=refinement))
+        return answer(NavigationTurn(status="ready", query=q, turn="done", path=path,
+                                     search=f"{refinement} {product_type}"))
+
+    @app.get("/navigate", response_class=HTMLResponse, include_in_schema=False)
+    async def navigation_page() -> HTMLResponse:
+        """The multi-turn navigation page: static; its script sends the token the user enters."""
+        return HTMLResponse(NAVIGATION_PAGE,
+                            headers={"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
+                                                                "script-src 'unsafe-inline'"})
 
     @app.post("/v1/feedback", response_model=FeedbackAccepted, status_code=status.HTTP_202_ACCEPTED,
               responses={401: {"description": "Missing or invalid bearer token."},

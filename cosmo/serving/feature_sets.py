@@ -96,7 +96,8 @@ INTENTION_HIERARCHY = FeatureSet(
      Feature("parent_name", "String", "Its name."),
      Feature("depth", "Integral", "Distance from the root."),
      Feature("children", "String", "JSON list of {intention_id, name}: finer intentions."),
-     Feature("product_types", "String", "JSON list of {product_type, score} carrying the intention."),
+     Feature("product_types", "String", "JSON list of {product_type, score, refinements} carrying the "
+             "intention; refinements: attributes shoppers search the type with, most used first."),
      Feature("queries", "Integral", "Queries whose accepted knowledge names the intention.")),
 )
 

@@ -6,7 +6,9 @@ A query's intentions are its accepted search-buy edges; a product's are its acce
 and the search-buy edges whose evidence purchased it. Each relation keeps its ``top_intents`` most
 typical intentions. Product types are linked through intentions: an intention carried by a type
 (``graph_intention_types``) passes the entity's typicality on to that type, in proportion to the
-type's share of the intention's candidates.
+type's share of the intention's candidates. Each product type an intention lists carries its attribute
+refinements (the next turn of multi-turn navigation): the words shoppers put before the type in the
+graph's queries ("mummy" from "mummy sleeping bag"), most used first.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cosmo.serving.feature_sets import INTENTION_HIERARCHY, PRODUCT_INTENT, QUER
 
 PRODUCT_TYPES_PER_ENTITY = 5
 CHILDREN_PER_INTENTION = 20
+REFINEMENTS_PER_TYPE = 8
 
 _ENTITY_INTENTS = """
     WITH ranked AS (
@@ -95,6 +98,10 @@ def build_features(graph: KnowledgeGraph, settings: FeatureStoreSettings, *, thr
             SELECT s.intention_id, count(DISTINCT s.head_id) AS queries
             FROM scored s JOIN nodes q ON q.node_id = s.head_id WHERE q.node_type = 'query' GROUP BY s.intention_id
         """)
+        query_edges = query(con, """
+            SELECT q.key, count(*) AS edges
+            FROM scored s JOIN nodes q ON q.node_id = s.head_id WHERE q.node_type = 'query' GROUP BY q.key
+        """)
     finally:
         con.close()
     names = _names(accepted.nodes)
@@ -105,7 +112,7 @@ def build_features(graph: KnowledgeGraph, settings: FeatureStoreSettings, *, thr
         PRODUCT_INTENT.name: _entity_table(PRODUCT_INTENT, products, settings, roots, names, type_shares,
                                            _columns_by_key(catalogue, "product_id")),
         INTENTION_HIERARCHY.name: _intention_table(accepted.nodes, parents, children, names, type_shares,
-                                                   intention_queries),
+                                                   intention_queries, _refinements(query_edges, type_shares)),
     }
 
 
@@ -165,6 +172,23 @@ def _type_shares(intention_types: pa.Table) -> dict[str, list[tuple[str, float]]
     return shares
 
 
+def _refinements(query_edges: pa.Table, type_shares: dict) -> dict[str, list[str]]:
+    """product type -> the attributes shoppers searched it with (the words of a graph query before the
+    type's name), by the number of the queries' accepted edges, then alphabetically."""
+    types = {t for shares in type_shares.values() for t, _ in shares}
+    scores: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for key, edges in zip(query_edges.column("key").to_pylist(), query_edges.column("edges").to_pylist(),
+                          strict=True):
+        words = key.split()
+        for start in range(1, len(words)):  # the longest type the query ends with, and something before it
+            product_type = " ".join(words[start:])
+            if product_type in types:
+                scores[product_type][" ".join(words[:start])] += edges
+                break
+    return {t: [a for a, _ in sorted(found.items(), key=lambda ae: (-ae[1], ae[0]))][:REFINEMENTS_PER_TYPE]
+            for t, found in scores.items()}
+
+
 def _linked_types(intents: list[dict], type_shares: dict) -> list[dict]:
     scores: dict[str, float] = defaultdict(float)
     for intent in intents:
@@ -199,7 +223,7 @@ def _entity_table(feature_set, intents: pa.Table, settings: FeatureStoreSettings
 
 
 def _intention_table(nodes: pa.Table, parents: dict, children: dict, names: dict, type_shares: dict,
-                     intention_queries: pa.Table) -> pa.Table:
+                     intention_queries: pa.Table, refinements: dict[str, list[str]]) -> pa.Table:
     is_intention = [t == "intention" for t in nodes.column("node_type").to_pylist()]
     ids = [n for n, keep in zip(nodes.column("node_id").to_pylist(), is_intention, strict=True) if keep]
     queries = dict(zip(intention_queries.column("intention_id").to_pylist(),
@@ -224,6 +248,7 @@ def _intention_table(nodes: pa.Table, parents: dict, children: dict, names: dict
         rows["parent_name"].append(names.get(parent) if parent else None)
         rows["depth"].append(depth(node))
         rows["children"].append(json.dumps([{"intention_id": k, "name": names[k]} for k in kids]))
-        rows["product_types"].append(json.dumps([{"product_type": t, "score": round(s, 4)} for t, s in types]))
+        rows["product_types"].append(json.dumps([{"product_type": t, "score": round(s, 4),
+                                                   "refinements": refinements.get(t, [])} for t, s in types]))
         rows["queries"].append(int(queries.get(node, 0)))
     return pa.table({f.name: pa.array(rows[f.name], type=f.type) for f in INTENTION_HIERARCHY.schema})

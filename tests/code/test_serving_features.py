@@ -152,3 +152,18 @@ def test_a_failed_set_puts_the_sets_before_it_back(graph_day, settings, monkeypa
             store.publish_day(sets, "2026-11-28", tables)
         assert {store.current_ds(s) for s in sets} == {"2026-11-27"}
         assert "2026-11-28" in store.published_days(QUERY_INTENT)  # written, but not served
+
+
+def test_product_types_carry_the_attributes_shoppers_search_them_with(storage, settings):
+    rows = [candidate("down sleeping bag", "winter camping", product="P3"),
+            candidate("down sleeping bag", "camping", product="P3"),  # two accepted edges: ranked first
+            candidate("mummy sleeping bag", "winter camping", product="P3"),
+            candidate("sleeping bag", "winter camping", product="P3"),  # the type alone refines nothing
+            candidate("ultralight dome tent", "winter camping", product="P1")]
+    write_day(storage, DAY1, tables_from_rows(DAY1, rows, PRODUCTS))
+    build_graph(storage, DAY1, settings, embed=HashingEmbedder(), report=False)
+    features = build_features(graph_as_of(storage, DAY1), settings.feature_store)
+    winter = by_key(features[INTENTION_HIERARCHY.name], "name")["winter camping"]
+    types = {t["product_type"]: t["refinements"] for t in json.loads(winter["product_types"])}
+    assert types["sleeping bag"] == ["down", "mummy"]
+    assert types["tent"] == ["ultralight dome"]
