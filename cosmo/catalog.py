@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 EVENT_TYPES = ("search", "view", "click", "add_to_cart", "purchase")
+ENGAGEMENT_EVENTS = ("click", "add_to_cart", "purchase")  # what says a shopper engaged with a product
 ESCI_LABELS = ("E", "S", "C", "I")
 BEHAVIOUR_TYPES = ("search_buy", "co_buy")
 

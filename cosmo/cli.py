@@ -390,6 +390,75 @@ def _print_graph(storage, settings: Settings, day: str, outputs: dict) -> None:
     console.print(f"knowledge graph report: {outputs.get('report_markdown', '')}")
 
 
+eval_app = typer.Typer(help="Evaluate the knowledge downstream (the evaluate flow): search relevance, intent "
+                            "identification, navigation, recommendation; tables and plots in one report folder.",
+                       no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+EVAL_HARNESSES = {"relevance": "eval_relevance", "intents": "eval_intents", "navigation": "eval_navigation",
+                  "recommendation": "eval_recommendation"}
+SeedsOption = Annotated[str | None, typer.Option(help="Comma-separated seeds (default: apps.seeds), e.g. 0,1,2.")]
+
+
+def _print_section(section) -> None:
+    console.print(f"[bold]{section.title}[/bold]")
+    for name, rows in section.tables.items():
+        if not rows:
+            continue
+        table = Table(title=name, title_justify="left")
+        for column in rows[0]:
+            table.add_column(str(column), overflow="fold")
+        for row in rows[:20]:
+            table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+        console.print(table)
+
+
+def _run_eval(steps: list[str], ds: str, config: Path | None, seeds: str | None) -> None:
+    from cosmo.apps.report import read_sections
+    from cosmo.pipeline.runner import run_step as run
+    from cosmo.storage import Storage
+
+    settings = _settings(config)
+    if seeds:
+        try:
+            settings.apps.seeds = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            _fail(ValueError(f"--seeds takes integers separated by commas, got {seeds!r}"))
+    day = ds or _today()
+    written: set[str] = set()  # the sections the harnesses wrote (their outputs are keyed by section)
+    for step in [*steps, "eval_report"]:
+        try:
+            outcome = run(step, day, settings)
+        except (CosmoError, FileNotFoundError, LookupError, ValueError) as error:
+            _fail(error)
+        _print_outcome(outcome)
+        if step != "eval_report":
+            written |= {name for name, value in outcome.outputs.items() if isinstance(value, dict)}
+    for section in read_sections(Storage.from_settings(settings, gate=False), day):
+        if section.name in written:
+            _print_section(section)
+    if outcome.outputs.get("index"):
+        console.print(f"[green]report[/green]: {outcome.outputs['index']}")
+
+
+def _eval_command(step: str):
+    def command(ds: DateOption = "", config: ConfigOption = None, seeds: SeedsOption = None) -> None:
+        _run_eval([step], ds, config, seeds)
+
+    return command
+
+
+for _name, _step in EVAL_HARNESSES.items():
+    from cosmo.pipeline.registry import get_step as _get_step
+
+    eval_app.command(_name, help=_get_step(_step).doc)(_eval_command(_step))
+
+
+@eval_app.command("all")
+def eval_all(ds: DateOption = "", config: ConfigOption = None, seeds: SeedsOption = None) -> None:
+    """Every harness for the day, then the report's index page (what the cosmo_evaluate DAG runs)."""
+    _run_eval(list(EVAL_HARNESSES.values()), ds, config, seeds)
+
+
 @app.command("generate")
 def generate(ds: DateOption = "", config: ConfigOption = None,
              limit: Annotated[int | None, typer.Option(help="Only the first N prompts (smoke runs).")] = None) -> None:

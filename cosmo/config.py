@@ -796,6 +796,72 @@ class FeedbackSettings(Section):
     )
 
 
+class RelevanceSettings(Section):
+    """Search relevance (paper 4.1, Table 6): the encoder and how much of the day's judgements to train on."""
+
+    encoder_path: str | None = Field(
+        default=None, description="Encoder folder or name (e.g. a deberta-v3-large folder); empty: all-MiniLM-L6-v2 "
+                                  "(models.embedding_path).")
+    max_examples: int = Field(default=600, ge=20, description="Judgements sampled per run, stratified by label.")
+    max_length: int = Field(default=64, ge=16, le=512, description="Tokens per encoder input.")
+    epochs_frozen: int = Field(default=200, ge=1, description="Epochs of the head over cached embeddings (frozen).")
+    epochs_trainable: int = Field(default=2, ge=1, description="Epochs when the encoder fine-tunes too.")
+    batch_size: int = Field(default=16, ge=1)
+    learning_rate: float = Field(default=1e-4, gt=0, description="Encoder learning rate (trainable).")
+    head_learning_rate_factor: float = Field(default=20.0, gt=0, description="The head learns this much faster.")
+    test_share: float = Field(default=0.2, gt=0, lt=1, description="Share of queries held out for the test.")
+    threads: int = Field(default=1, ge=1, description="Torch threads while the harness trains.")
+    esci_path: str | None = Field(
+        default=None, description="An ESCI-format file (CSV/Parquet with query, product_id, product_title, "
+                                  "esci_label) measured beside the day's judgements; a file of one query is split "
+                                  "by product.")
+
+
+class IntentSettings(Section):
+    """Shopping-intent identification and session segmentation (Shen et al. IV.B-D)."""
+
+    max_pairs: int = Field(default=256, ge=8, description="Weakly supervised (category, intent) pairs trained on, "
+                                                           "drawn in proportion to their evidence.")
+    min_share: float = Field(default=0.05, ge=0, lt=1, description="A mined pair below this share of its intent's "
+                                                                  "evidence is dropped (impulse buys ride along).")
+    epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=16, ge=2, description="In-batch negatives per step of the ranking loss.")
+    learning_rate: float = Field(default=1e-4, gt=0)
+    recency_lambda: float = Field(default=1.0, ge=0, description="lambda: weight of the recency reward R_t.")
+    engagement_tau: float = Field(default=1.0, ge=0, description="tau: weight of the engagement E.")
+    recency_midpoint_days: float = Field(default=7.0, gt=0, description="Days since engagement where R_t is 1/2.")
+    recency_steepness_days: float = Field(default=2.0, gt=0, description="Days over which R_t falls (sigmoid scale).")
+    users_shown: int = Field(default=3, ge=0, description="Shoppers whose ranked clusters the report shows.")
+
+
+class RecommendationSettings(Section):
+    """Session-based next-item recommendation (paper 4.2, Table 8)."""
+
+    hidden: int = Field(default=64, ge=8, description="SR-GNN embedding size.")
+    gnn_steps: int = Field(default=1, ge=1, description="Propagation steps of the gated graph cell.")
+    epochs: int = Field(default=5, ge=1)
+    batch_size: int = Field(default=100, ge=1)
+    learning_rate: float = Field(default=3e-3, gt=0)
+    weight_decay: float = Field(default=1e-5, ge=0)
+    k: int = Field(default=10, ge=1, description="Cut-off of Hits, NDCG and MRR.")
+    max_sessions: int | None = Field(default=5000, ge=10,
+                                     description="Sessions per dataset (a seeded hash sample); empty: all.")
+    test_share: float = Field(default=0.2, gt=0, lt=1, description="Sessions held out (by a hash of their id).")
+    torch_threads: int = Field(default=1, ge=1, description="Threads SR-GNN trains with (small ops: 1 is fastest).")
+    amazon_m2_sessions: str | None = Field(default=None, description="Amazon-M2 sessions Parquet (task2_sessions).")
+    amazon_m2_next_item: str | None = Field(default=None, description="Its next items (task2_next_item.parquet).")
+    diginetica_views: str | None = Field(default=None, description="Diginetica item views CSV (train-item-views).")
+
+
+class AppsSettings(Section):
+    """The harnesses of `cosmo eval` (the evaluate flow): applications of the knowledge."""
+
+    seeds: list[int] = Field(default=[0, 1, 2], min_length=1, description="Every figure is measured over these.")
+    relevance: RelevanceSettings = Field(default_factory=RelevanceSettings)
+    intents: IntentSettings = Field(default_factory=IntentSettings)
+    recommendation: RecommendationSettings = Field(default_factory=RecommendationSettings)
+
+
 class Settings(BaseSettings):
     """Effective configuration of one run."""
 
@@ -826,6 +892,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     graph: GraphSettings = Field(default_factory=GraphSettings)
+    apps: AppsSettings = Field(default_factory=AppsSettings)
 
     @model_validator(mode="after")
     def _aws_for_s3(self) -> Settings:

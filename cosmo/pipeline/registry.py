@@ -5,7 +5,7 @@ reads and writes, the assets it publishes, where it runs (on the driver, as a Ra
 wait for something outside the pipeline), its timeout and retries. Everything else is derived
 from this list:
 
-* the five Airflow DAGs (``dags/``): one task per step, dependencies from reads and writes, Asset
+* the Airflow DAGs (``dags/``): one task per step, dependencies from reads and writes, Asset
   outlets from ``publishes`` and schedules from :class:`Flow` ``triggered_by``;
 * ``cosmo refresh`` (the flows run in-process, in this order) and ``cosmo step NAME``;
 * the Ray job entry point ``python -m ray_jobs STEP``;
@@ -32,6 +32,7 @@ SERVED_FEATURES = "serving/features"
 KNOWLEDGE_CACHE = "serving/cache"
 LM_ENDPOINT = "serving/cosmo-lm-endpoint"
 FEEDBACK_LANDING = "feedback_landing"
+EVAL_REPORT = "reports/eval"
 EXTERNAL_ASSETS = {
     RAW_LOGS: "The day's raw behaviour logs and catalogue snapshot under source.uri (the shop's export).",
     CRITIC_CHAMPION: "The critic version at the registry alias critic.alias (models:/cosmo-critic@champion).",
@@ -44,6 +45,8 @@ EXTERNAL_ASSETS = {
     LM_ENDPOINT: "The COSMO-LM version the model endpoint serves (serving.backend), with the async contract.",
     FEEDBACK_LANDING: "Feedback events the knowledge API acknowledged, as landing files under "
                       "<storage root>/feedback_landing/ds=<day>/.",
+    EVAL_REPORT: "The evaluation report of the knowledge's applications under <storage root>/reports/eval/ds=<day>/ "
+                 "(index.html, one folder of tables and plots per harness).",
 }
 
 
@@ -158,6 +161,14 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
          "deploys the COSMO-LM champion to the model endpoint (rolled back when its smoke test fails) and "
          "lets it answer the cache's queued misses.",
          triggered_by=(CRITIC_CHAMPION, LM_CHAMPION), tags=("deploy",)),
+    Flow("evaluate",
+         "Measures what the knowledge is worth downstream (paper section 4, Shen et al.): search relevance with and "
+         "without the graph's knowledge (Table 6), shopping-intent identification and intent-cluster ranking of "
+         "sessions, multi-turn navigation, and next-item recommendation with and without knowledge features "
+         "(Table 8), each over several seeds, into one report folder with an index page.",
+         schedule="0 6 * * 0", tags=("evaluate",),
+         params=(Param("seeds", {"type": ["null", "array"], "items": {"type": "integer"}}, None,
+                       "Seeds each figure is measured over (default: apps.seeds).", "apps.seeds"),)),
     Flow("feedback",
          "Turns the day's feedback events from the knowledge API into the feedback_events dataset and the "
          "signals that raise the next days' sampling weights and annotation priorities.",
@@ -293,6 +304,34 @@ STEPS: tuple[Step, ...] = (
          reads=(SERVED_FEATURES, "behaviour_events", "search_buy_pairs", "products", LM_ENDPOINT),
          publishes=(KNOWLEDGE_CACHE,), after=("republish_features", "deploy_lm"), optional=True,
          timeout_minutes=2 * 60),
+    # -- evaluate --------------------------------------------------------------------------------------
+    Step("eval_relevance", "evaluate", f"{_STEPS}:eval_relevance",
+         "Search relevance on the day's ESCI-style judgements (and apps.relevance.esci_path): bi-encoder, "
+         "cross-encoder and cross-encoder with the pair's knowledge, frozen and trainable, macro and micro F1.",
+         reads=("relevance_judgements", "products", *GRAPH_DATASETS), publishes=(), where="ray", optional=True,
+         timeout_minutes=2 * 60),
+    Step("eval_intents", "evaluate", f"{_STEPS}:eval_intents",
+         "Shopping-intent identification (a bi-encoder fine-tuned with the multiple-negatives ranking loss on "
+         "category-intent pairs mined from queries and the graph) against the planted intentions, the intent-aware "
+         "product-relation graph, and shoppers' engaged categories segmented into intent clusters ranked by "
+         "R = R_t^lambda * E^tau.",
+         reads=("behaviour_events", "products", "planted_intentions", *GRAPH_DATASETS), publishes=(), where="ray",
+         optional=True, timeout_minutes=2 * 60),
+    Step("eval_navigation", "evaluate", f"{_STEPS}:eval_navigation",
+         "Multi-turn navigation walked for the day's broad queries: how many reach intentions, product types and "
+         "refinements, and how the offered product types compare with what the query's searchers bought.",
+         reads=("behaviour_events", "products", *GRAPH_DATASETS), publishes=(), optional=True,
+         timeout_minutes=30),
+    Step("eval_recommendation", "evaluate", f"{_STEPS}:eval_recommendation",
+         "Next-item recommendation over the day's sessions: SR-GNN with and without knowledge features of the "
+         "sessions' queries beside popularity and item-kNN, Hits/NDCG/MRR@10; the id-only models also on the "
+         "public sessions configured in apps.recommendation.",
+         reads=("behaviour_events", *GRAPH_DATASETS), publishes=(), where="ray", optional=True,
+         timeout_minutes=2 * 60),
+    Step("eval_report", "evaluate", f"{_STEPS}:eval_report",
+         "The report's index page over every harness's tables and plots, and its summary.json.",
+         publishes=(EVAL_REPORT,), after=("eval_relevance", "eval_intents", "eval_navigation",
+                                          "eval_recommendation"), timeout_minutes=10),
     # -- feedback --------------------------------------------------------------------------------------
     Step("collect_feedback", "feedback", f"{_STEPS}:collect_feedback",
          "The day's landing files of feedback events, deduplicated and checked, as feedback_events, and summed "
@@ -343,7 +382,7 @@ def assets() -> dict[str, str]:
 def asset_uri(name: str) -> str:
     """The stable URI of an asset, independent of where the configuration stores data (Airflow keys
     asset events by it; the dataset's location is in its partition manifest)."""
-    if name.startswith(("models/", "serving/")):
+    if name.startswith(("models/", "serving/", "reports/")):
         return f"cosmo://{name}"
     return f"cosmo://datasets/{name}"
 

@@ -351,3 +351,141 @@ def collect_feedback(ds: str, settings: Settings) -> Outputs:
     result = collect(Storage.from_settings(settings), ds, settings.feedback)
     return {**result.uris, "events": result.events, "duplicates": result.duplicates, "files": result.files,
             "counts": result.counts}
+
+
+# -- evaluate (cosmo.apps) -------------------------------------------------------------------------
+
+def _eval_tables(ds: str, settings: Settings, *datasets: str) -> dict:
+    """The day's partitions the harness reads; skipped (saying which) when one is missing."""
+    storage = Storage.from_settings(settings, gate=False)
+    missing = [d for d in datasets if not storage.has_partition(d, ds)]
+    if missing:
+        raise StepSkipped(f"no {', '.join(missing)} for {as_date(ds)}: run the daily refresh for the day first")
+    return {d: storage.read(d, ds) for d in datasets}
+
+
+def _knowledge(ds: str, settings: Settings):
+    """The accepted graph as of ``ds`` as the harnesses' lookups (the features the API would serve);
+    empty before the first graph, so a harness still runs and says its knowledge was empty."""
+    from cosmo.apps.knowledge import Knowledge, from_feature_tables
+    from cosmo.knowledge.history import built_days, graph_as_of
+    from cosmo.serving.features import build_features
+
+    storage = Storage.from_settings(settings, gate=False)
+    day = as_date(ds)
+    if not built_days(storage, until=day):
+        log.warning("no knowledge graph up to %s: the harnesses run without knowledge", day)
+        return Knowledge(ds=day)
+    graph = graph_as_of(storage, day, threads=settings.graph.threads, memory_limit=settings.graph.memory_limit)
+    tables = build_features(graph, settings.feature_store, threads=settings.graph.threads,
+                            memory_limit=settings.graph.memory_limit)
+    return from_feature_tables(tables, day)
+
+
+def _write_sections(ds: str, settings: Settings, *sections) -> Outputs:
+    from cosmo.apps.report import report_folder, write_section
+
+    storage = Storage.from_settings(settings, gate=False)
+    for section in sections:
+        write_section(storage, ds, section)
+    folder = report_folder(storage, ds)
+    return {section.name: {"uri": storage.uri(f"{folder}/{section.name}"), **section.summary}
+            for section in sections}
+
+
+def eval_navigation(ds: str, settings: Settings) -> Outputs:
+    from cosmo.apps.navigation import evaluate_navigation, navigation_section
+
+    tables = _eval_tables(ds, settings, "behaviour_events", "products")
+    result = evaluate_navigation(tables["behaviour_events"], tables["products"], _knowledge(ds, settings))
+    return _write_sections(ds, settings, navigation_section(result))
+
+
+def eval_report(ds: str, settings: Settings) -> Outputs:
+    from cosmo.apps.report import read_sections, write_index
+
+    storage = Storage.from_settings(settings, gate=False)
+    sections = read_sections(storage, ds)
+    if not sections:
+        raise StepSkipped(f"no harness wrote a section for {as_date(ds)}")
+    return {"index": write_index(storage, ds), "sections": [s.name for s in sections]}
+
+
+def eval_recommendation(ds: str, settings: Settings) -> Outputs:
+    from cosmo.apps.recommendation import (
+        RecommendationParams,
+        evaluate_generated,
+        evaluate_real,
+        recommendation_section,
+    )
+    from cosmo.loaders.amazon_m2 import load_sessions
+    from cosmo.loaders.diginetica import load_item_views
+
+    config = settings.apps.recommendation
+    params = RecommendationParams(epochs=config.epochs, hidden=config.hidden, batch_size=config.batch_size,
+                                  lr=config.learning_rate, weight_decay=config.weight_decay,
+                                  gnn_steps=config.gnn_steps, k=config.k, max_sessions=config.max_sessions,
+                                  test_share=config.test_share, torch_threads=config.torch_threads)
+    seeds = tuple(settings.apps.seeds)
+    events = _eval_tables(ds, settings, "behaviour_events")["behaviour_events"]
+    evaluations = [evaluate_generated(events, _knowledge(ds, settings), seeds=seeds, params=params)]
+    if config.amazon_m2_sessions:
+        sessions = load_sessions(config.amazon_m2_sessions, config.amazon_m2_next_item)
+        evaluations.append(evaluate_real("amazon-m2", sessions, seeds=seeds, params=params))
+    if config.diginetica_views:
+        evaluations.append(evaluate_real("diginetica", load_item_views(config.diginetica_views), seeds=seeds,
+                                         params=params))
+    return _write_sections(ds, settings, recommendation_section(evaluations, params))
+
+
+def eval_relevance(ds: str, settings: Settings) -> Outputs:
+    from cosmo.apps.relevance import (
+        RelevanceParams,
+        evaluate_relevance,
+        examples_from_catalogue,
+        load_encoder,
+        relevance_section,
+    )
+    from cosmo.loaders.esci import load_esci
+    from cosmo.models import embedding_model_path
+
+    config = settings.apps.relevance
+    params = RelevanceParams(encoder_path=config.encoder_path or embedding_model_path(settings),
+                             max_length=config.max_length, epochs_trainable=config.epochs_trainable,
+                             epochs_frozen=config.epochs_frozen, batch_size=config.batch_size,
+                             lr=config.learning_rate, head_lr_factor=config.head_learning_rate_factor,
+                             max_examples=config.max_examples, test_share=config.test_share,
+                             seeds=tuple(settings.apps.seeds), threads=config.threads)
+    encoder_name = config.encoder_path or "all-MiniLM-L6-v2"
+    tables = _eval_tables(ds, settings, "relevance_judgements", "products")
+    encoder = load_encoder(params.encoder_path)  # once, for both data sets
+    examples = examples_from_catalogue(tables["relevance_judgements"], tables["products"])
+    result = evaluate_relevance(examples, _knowledge(ds, settings), params, encoder=encoder)
+    sections = [relevance_section(result, data=f"the judgements of {as_date(ds)}", encoder=encoder_name)]
+    if config.esci_path:
+        from dataclasses import replace
+
+        from cosmo.apps.knowledge import Knowledge
+
+        esci = load_esci(config.esci_path)
+        examples = examples_from_catalogue(esci.relevance, esci.products)
+        one_query = len({e.query for e in examples}) == 1
+        real = evaluate_relevance(examples, Knowledge(), replace(params, split_by="product" if one_query else "query"),
+                                  encoder=encoder)
+        sections.append(relevance_section(real, name="relevance_esci", data=config.esci_path, encoder=encoder_name))
+    return _write_sections(ds, settings, *sections)
+
+
+def eval_intents(ds: str, settings: Settings) -> Outputs:
+    from cosmo.apps.intents import FineTuneParams, intents_report
+    from cosmo.apps.segmentation import RankingParams
+
+    config = settings.apps.intents
+    tables = _eval_tables(ds, settings, "behaviour_events", "products", "planted_intentions")
+    params = FineTuneParams(max_pairs=config.max_pairs, batch_size=config.batch_size, epochs=config.epochs,
+                            learning_rate=config.learning_rate, min_share=config.min_share)
+    sections = intents_report(tables["behaviour_events"], tables["products"], tables["planted_intentions"],
+                              _knowledge(ds, settings), seeds=tuple(settings.apps.seeds), params=params,
+                              settings=settings, users=config.users_shown,
+                              ranking=RankingParams.from_settings(config))
+    return _write_sections(ds, settings, *sections)

@@ -35,7 +35,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cosmo.catalog import FEEDBACK_KINDS, query_key
+from cosmo.apps import segmentation
+from cosmo.catalog import ENGAGEMENT_EVENTS, FEEDBACK_KINDS, query_key
 from cosmo.config import Settings
 from cosmo.errors import CosmoError
 from cosmo.serving import knowledge as served
@@ -161,6 +162,49 @@ class NavigationTurn(BaseModel):
     path: list[NavigationOption] = Field([], description="The choices made so far, in order.")
     options: list[NavigationOption] = []
     search: str = Field("", description="What to search for after the choices made so far.")
+
+
+class Engaged(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(..., min_length=1, max_length=128)
+    event: Literal[ENGAGEMENT_EVENTS]  # type: ignore[valid-type]
+    ts: dt.datetime = Field(..., description="When it happened, with a time zone.")
+
+    @model_validator(mode="after")
+    def _zoned(self) -> "Engaged":
+        if self.ts.tzinfo is None:
+            raise ValueError("ts needs a time zone (e.g. 2026-12-01T10:00:00Z)")
+        return self
+
+
+class EngagementBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    engagements: list[Engaged] = Field(..., min_length=1, description="A customer's recent engagements.")
+    now: dt.datetime | None = Field(None, description="Rank as of this time (default: the latest engagement).")
+
+
+class ClusterRecommendation(BaseModel):
+    product_type: str
+    weight: float = Field(..., description="Summed link weight from the cluster's product types through the intent.")
+
+
+class IntentCluster(BaseModel):
+    intent: str | None = Field(None, description="The cluster's intention; none for a type no intention explains.")
+    product_types: list[str]
+    engagement: float = Field(..., description="E: the cluster's engagements.")
+    recency: float = Field(..., description="R_t: the sigmoid recency reward of its latest engagement.")
+    score: float = Field(..., description="R = R_t^lambda * E^tau.")
+    last_engaged: dt.datetime
+    recommendations: list[ClusterRecommendation] = Field(
+        [], description="Complementary product types of the intention the customer has not engaged with.")
+
+
+class IntentClusters(BaseModel):
+    status: Literal["ready"]
+    clusters: list[IntentCluster] = Field([], description="Best first.")
+    unknown_products: list[str] = Field([], description="Products without knowledge yet (queued), left out.")
 
 
 class FeedbackEvent(BaseModel):
@@ -309,6 +353,7 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
                         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
     pending = Counter("cosmo_api_pending_total", "Requests answered pending and queued", ["kind"],
                       registry=registry)
+    ranking = segmentation.RankingParams.from_settings(settings.apps.intents)
     bearer = HTTPBearer(auto_error=False, description="A token from COSMO_API__TOKENS or api.token_secret_id.")
 
     def authenticate(token: str) -> str | None:
@@ -523,6 +568,40 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
         return HTMLResponse(NAVIGATION_PAGE,
                             headers={"Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
                                                                 "script-src 'unsafe-inline'"})
+
+    @app.post("/v1/customers/intent-clusters", response_model=IntentClusters, tags=["recommendation"],
+              responses={401: {"description": "Missing or invalid bearer token."},
+                         413: {"description": "More engagements than api.max_batch in one request."}})
+    async def intent_clusters(batch: EngagementBatch, _: Authorised) -> IntentClusters:
+        """A customer's engaged product types segmented into intent clusters, ranked by R = R_t^lambda * E^tau
+        (Shen et al. IV.D; lambda, tau and the recency sigmoid from apps.intents), each with the complementary
+        product types its intention links (the intent-aware product-relation graph)."""
+        if len(batch.engagements) > settings.api.max_batch:
+            raise HTTPException(413, f"at most {settings.api.max_batch} engagements per request")
+        known, unknown = {}, []
+        for product_id in dict.fromkeys(e.product_id for e in batch.engagements):
+            product = product_knowledge(product_id)
+            if product.status == "ready" and product.product_type:
+                known[product_id] = product
+            else:
+                unknown.append(product_id)
+        engaged = [e for e in batch.engagements if e.product_id in known]
+        if not engaged:
+            return IntentClusters(status="ready", unknown_products=unknown)
+        intention_ids = {i.intention: i.intention_id for p in known.values() for i in p.intents if i.intention_id}
+        rows = backend_call("the feature store", lambda: store.batch_get(INTENTION_HIERARCHY,
+                                                                         sorted(set(intention_ids.values()))))
+        ranked = segmentation.served_clusters(
+            [(known[e.product_id].product_type, e.event, e.ts) for e in engaged],
+            {p.product_type: [(i.intention, i.typicality or 0.0) for i in p.intents] for p in known.values()},
+            {name: [(t["product_type"], t["score"]) for t in json.loads((rows.get(i) or {}).get("product_types") or "[]")]
+             for name, i in intention_ids.items()},
+            ranking, batch.now)
+        return IntentClusters(status="ready", unknown_products=unknown, clusters=[
+            IntentCluster(intent=c.intent, product_types=list(c.categories), engagement=c.engagement,
+                          recency=c.recency, score=c.score, last_engaged=c.last_engaged,
+                          recommendations=[ClusterRecommendation(product_type=r.category, weight=r.weight)
+                                           for r in c.recommendations]) for c in ranked])
 
     @app.post("/v1/feedback", response_model=FeedbackAccepted, status_code=status.HTTP_202_ACCEPTED,
               responses={401: {"description": "Missing or invalid bearer token."},

@@ -1,11 +1,13 @@
-"""Multi-turn navigation (paper 4.3) through the knowledge API, on a hand-made published day: broad
-query -> intentions -> product types -> attribute refinements; then the same walk by a person in the
-navigation page, in headless Chromium."""
+"""The applications the knowledge API serves, on a hand-made published day: multi-turn navigation
+(paper 4.3: broad query -> intentions -> product types -> attribute refinements, and the same walk by a
+person in the navigation page, in headless Chromium), and a customer's intent clusters ranked by
+R = R_t^lambda * E^tau with complementary product types (Shen et al. IV.D)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import shutil
 
 import pyarrow as pa
@@ -44,16 +46,23 @@ def published(tmp_path_factory):
     query = {"query_id": "camping", "query": "camping", "intents": json.dumps(intents), "top_intention": "camping",
              "top_relation": "USED_FOR_EVE", "top_typicality": 0.9, "strong_intent": 1, "intent_cluster": "I1",
              "intent_cluster_name": "camping", "product_types": "[]", "critic_models": "[]"}
-    product = {"product_id": "P1", "title": "Mummy Sleeping Bag", "product_type": "sleeping bag",
-               "domain": "Outdoors", **{k: v for k, v in query.items() if k not in ("query_id", "query")}}
+    common = {k: v for k, v in query.items() if k not in ("query_id", "query", "intents")}
+    products = [
+        {"product_id": "P1", "title": "Mummy Sleeping Bag", "product_type": "sleeping bag", "domain": "Outdoors",
+         "intents": json.dumps([_intent("I1", "camping", 0.9)]), **common},
+        {"product_id": "P2", "title": "Dome Tent", "product_type": "tent", "domain": "Outdoors",
+         "intents": json.dumps([_intent("I1", "camping", 0.8)]), **common},
+        {"product_id": "P3", "title": "Trail Boots", "product_type": "hiking boots", "domain": "Outdoors",
+         "intents": json.dumps([_intent("I2", "hiking", 0.7), _intent("I1", "camping", 0.2)]), **common},
+    ]
     hierarchy = [
         _hierarchy("I1", "camping", None, [("I3", "winter camping")],
                    [("sleeping bag", 0.6, ["mummy", "down"]), ("tent", 0.4, [])]),
-        _hierarchy("I2", "hiking", None, [], [("hiking boots", 1.0, ["waterproof"])]),
+        _hierarchy("I2", "hiking", None, [], [("hiking boots", 0.6, ["waterproof"]), ("trekking poles", 0.4, [])]),
         _hierarchy("I3", "winter camping", "I1", [], [("sleeping bag", 1.0, ["down"])]),
     ]
     tables = {QUERY_INTENT.name: pa.Table.from_pylist([query], QUERY_INTENT.schema),
-              PRODUCT_INTENT.name: pa.Table.from_pylist([product], PRODUCT_INTENT.schema),
+              PRODUCT_INTENT.name: pa.Table.from_pylist(products, PRODUCT_INTENT.schema),
               INTENTION_HIERARCHY.name: pa.Table.from_pylist(hierarchy, INTENTION_HIERARCHY.schema)}
     with open_feature_store(settings) as store:
         store.publish_day([QUERY_INTENT, PRODUCT_INTENT, INTENTION_HIERARCHY], DAY, tables)
@@ -120,6 +129,41 @@ def test_the_page_is_static_and_holds_no_token(client):
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert TOKEN not in page.text and "/v1/navigation/turn" in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_a_customers_engagements_become_ranked_intent_clusters(client):
+    day = "2026-11-27T{}:00:00Z".format
+    body = {"engagements": [
+        {"product_id": "P1", "event": "click", "ts": day("08")},
+        {"product_id": "P2", "event": "purchase", "ts": day("09")},
+        {"product_id": "P3", "event": "click", "ts": day("10")},
+        {"product_id": "P9", "event": "click", "ts": day("10")},  # no knowledge yet: left out, named
+    ], "now": "2026-12-04T09:00:00Z"}
+    response = client.post("/v1/customers/intent-clusters", json=body, headers=AUTH)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["unknown_products"] == ["P9"]
+    camping, hiking = answer["clusters"]
+
+    def reward(days: float) -> float:  # the sigmoid recency reward, midpoint 7 days, steepness 2 (the defaults)
+        return (1 / (1 + math.exp(-(7 - days) / 2))) / (1 / (1 + math.exp(-3.5)))
+
+    # camping: two engagements, the last (P2) 7 days before now; hiking: one, 7 days less an hour before
+    assert camping["intent"] == "camping" and sorted(camping["product_types"]) == ["sleeping bag", "tent"]
+    assert camping["engagement"] == 2 and camping["recency"] == pytest.approx(reward(7.0))
+    assert camping["score"] == pytest.approx(2 * reward(7.0))
+    assert hiking["intent"] == "hiking" and hiking["score"] == pytest.approx(reward(7 - 1 / 24))
+    # what else the intention needs, not engaged yet
+    assert [r["product_type"] for r in hiking["recommendations"]] == ["trekking poles"]
+    assert camping["recommendations"] == []  # both of camping's types were engaged with
+
+
+def test_intent_clusters_refuse_bad_engagements(client):
+    no_zone = {"engagements": [{"product_id": "P1", "event": "click", "ts": "2026-11-27T08:00:00"}]}
+    assert client.post("/v1/customers/intent-clusters", json=no_zone, headers=AUTH).status_code == 422
+    searched = {"engagements": [{"product_id": "P1", "event": "search", "ts": "2026-11-27T08:00:00Z"}]}
+    assert client.post("/v1/customers/intent-clusters", json=searched, headers=AUTH).status_code == 422
+    assert client.post("/v1/customers/intent-clusters", json={"engagements": []}, headers=AUTH).status_code == 422
 
 
 @pytest.mark.slow
