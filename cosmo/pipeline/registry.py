@@ -161,6 +161,10 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
          "deploys the COSMO-LM champion to the model endpoint (rolled back when its smoke test fails) and "
          "lets it answer the cache's queued misses.",
          triggered_by=(CRITIC_CHAMPION, LM_CHAMPION), tags=("deploy",)),
+    Flow("feedback",
+         "Turns the day's feedback events from the knowledge API into the feedback_events dataset and the "
+         "signals that raise the next days' sampling weights and annotation priorities.",
+         schedule="@daily", tags=("feedback",)),
     Flow("evaluate",
          "Measures what the knowledge is worth downstream (paper section 4, Shen et al.): search relevance with and "
          "without the graph's knowledge (Table 6), shopping-intent identification and intent-cluster ranking of "
@@ -169,10 +173,6 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
          schedule="0 6 * * 0", tags=("evaluate",),
          params=(Param("seeds", {"type": ["null", "array"], "items": {"type": "integer"}}, None,
                        "Seeds each figure is measured over (default: apps.seeds).", "apps.seeds"),)),
-    Flow("feedback",
-         "Turns the day's feedback events from the knowledge API into the feedback_events dataset and the "
-         "signals that raise the next days' sampling weights and annotation priorities.",
-         schedule="@daily", tags=("feedback",)),
 )}
 
 _STEPS = "cosmo.pipeline.steps"
@@ -304,6 +304,12 @@ STEPS: tuple[Step, ...] = (
          reads=(SERVED_FEATURES, "behaviour_events", "search_buy_pairs", "products", LM_ENDPOINT),
          publishes=(KNOWLEDGE_CACHE,), after=("republish_features", "deploy_lm"), optional=True,
          timeout_minutes=2 * 60),
+    # -- feedback --------------------------------------------------------------------------------------
+    Step("collect_feedback", "feedback", f"{_STEPS}:collect_feedback",
+         "The day's landing files of feedback events, deduplicated and checked, as feedback_events, and summed "
+         "per behaviour and per piece of knowledge as feedback_signals (read by the next days' sampling and "
+         "annotation selection).",
+         reads=(FEEDBACK_LANDING,), writes=("feedback_events", "feedback_signals"), timeout_minutes=30),
     # -- evaluate --------------------------------------------------------------------------------------
     Step("eval_relevance", "evaluate", f"{_STEPS}:eval_relevance",
          "Search relevance on the day's ESCI-style judgements (and apps.relevance.esci_path): bi-encoder, "
@@ -332,12 +338,6 @@ STEPS: tuple[Step, ...] = (
          "The report's index page over every harness's tables and plots, and its summary.json.",
          publishes=(EVAL_REPORT,), after=("eval_relevance", "eval_intents", "eval_navigation",
                                           "eval_recommendation"), timeout_minutes=10),
-    # -- feedback --------------------------------------------------------------------------------------
-    Step("collect_feedback", "feedback", f"{_STEPS}:collect_feedback",
-         "The day's landing files of feedback events, deduplicated and checked, as feedback_events, and summed "
-         "per behaviour and per piece of knowledge as feedback_signals (read by the next days' sampling and "
-         "annotation selection).",
-         reads=(FEEDBACK_LANDING,), writes=("feedback_events", "feedback_signals"), timeout_minutes=30),
 )
 
 STEP_BY_NAME: dict[str, Step] = {step.name: step for step in STEPS}

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_declarations_are_sound():
     assert check_registry(DATASETS) == []
-    assert list(FLOWS) == ["daily_refresh", "annotation", "retrain", "deploy", "feedback"]
+    assert list(FLOWS) == ["daily_refresh", "annotation", "retrain", "deploy", "feedback", "evaluate"]
 
 
 @pytest.mark.parametrize("step", STEPS, ids=lambda s: s.name)

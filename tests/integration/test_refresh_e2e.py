@@ -68,6 +68,21 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     listing = runner.invoke(app, ["datasets", "list"], env=env)
     assert "search_buy_pairs" in listing.output and DAY in listing.output
 
+    # the applications' harnesses on the refreshed day, as a user runs them (tiny sizes: the figures are
+    # the benchmark's business)
+    small = {"COSMO_APPS__RELEVANCE__MAX_EXAMPLES": "60", "COSMO_APPS__RELEVANCE__EPOCHS_FROZEN": "10",
+             "COSMO_APPS__RELEVANCE__EPOCHS_TRAINABLE": "1", "COSMO_APPS__INTENTS__MAX_PAIRS": "16",
+             "COSMO_APPS__RECOMMENDATION__EPOCHS": "1", "COSMO_APPS__RECOMMENDATION__MAX_SESSIONS": "400"}
+    evaluated = runner.invoke(app, ["eval", "all", "--ds", DAY, "--seeds", "0"], env={**env, **small})
+    assert evaluated.exit_code == 0, evaluated.output
+    report = data / "reports" / "eval" / f"ds={DAY}"
+    index = (report / "index.html").read_text()
+    for section in ("relevance", "shopping_intents", "navigation", "recommendation"):
+        assert f"id='{section}'" in index and (report / section / "section.json").is_file(), section
+    assert "Cross-encoder + COSMO knowledge" in evaluated.output and "SR-GNN + COSMO" in evaluated.output
+    assert (report / "recommendation" / "next_item.png").stat().st_size > 10_000
+    assert json.loads((report / "summary.json").read_text())["navigation"]["broad_queries"] > 0
+
 
 def test_refresh_without_logs_says_what_is_missing(tmp_path):
     env = {"COSMO_STORAGE__ROOT": str(tmp_path / "data"), "COLUMNS": "200"}
