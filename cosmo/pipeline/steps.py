@@ -365,8 +365,9 @@ def _eval_tables(ds: str, settings: Settings, *datasets: str) -> dict:
 
 
 def _knowledge(ds: str, settings: Settings):
-    """The accepted graph as of ``ds`` as the harnesses' lookups (the features the API would serve);
-    empty before the first graph, so a harness still runs and says its knowledge was empty."""
+    """The accepted graph as of ``ds`` as the harnesses' lookups (the features the API would serve), with
+    the day's catalogue for the product-type fallback; empty before the first graph, so a harness still
+    runs and says its knowledge was empty."""
     from cosmo.apps.knowledge import Knowledge, from_feature_tables
     from cosmo.knowledge.history import built_days, graph_as_of
     from cosmo.serving.features import build_features
@@ -379,7 +380,10 @@ def _knowledge(ds: str, settings: Settings):
     graph = graph_as_of(storage, day, threads=settings.graph.threads, memory_limit=settings.graph.memory_limit)
     tables = build_features(graph, settings.feature_store, threads=settings.graph.threads,
                             memory_limit=settings.graph.memory_limit)
-    return from_feature_tables(tables, day)
+    knowledge = from_feature_tables(tables, day)
+    if storage.has_partition("products", day):  # the type fallback needs each product's type
+        knowledge.with_catalogue(storage.read("products", day, columns=["product_id", "product_type"]))
+    return knowledge
 
 
 def _write_sections(ds: str, settings: Settings, *sections) -> Outputs:

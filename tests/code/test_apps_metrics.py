@@ -74,3 +74,21 @@ def test_knowledge_lookups_from_the_feature_tables():
     text = knowledge.pair_text("camping gear", "P1", limit=1)
     assert text == "query intent: camping. product intent: camping. shared: camping; cooking outdoors"
     assert knowledge.pair_text("unknown", "P9") == "no knowledge" and not knowledge.empty
+
+
+def test_unnamed_products_and_queries_take_the_intentions_of_their_type():
+    from cosmo.apps.knowledge import Intent, IntentionNode, Knowledge
+
+    knowledge = Knowledge(
+        product_intents={"P1": [Intent("I9", "gift", "USED_FOR_EVE", 0.9)]},
+        intentions={"I1": IntentionNode("I1", "winter camping", None, (), (("sleeping bag", 0.7), ("tent", 0.3))),
+                    "I2": IntentionNode("I2", "backpacking", None, (), (("sleeping bag", 0.2),))})
+    knowledge.with_catalogue(pa.table({"product_id": ["P1", "P2"], "product_type": ["tent", "sleeping bag"]}))
+    assert [i.intention for i in knowledge.for_product("P2")] == ["winter camping", "backpacking"]
+    assert [i.intention for i in knowledge.for_product("P1")] == ["gift"]  # the graph's own answer wins
+    assert knowledge.named_type("Mummy  Sleeping Bag") == "sleeping bag"
+    assert [i.intention for i in knowledge.for_query("mummy sleeping bag")] == ["winter camping", "backpacking"]
+    assert knowledge.for_query("camping") == [] and knowledge.for_product("P3") == []
+    assert knowledge.pair_text("dome tent", "P2", limit=1) == (
+        "query intent: winter camping. product intent: winter camping. shared: winter camping")
+    assert knowledge.pair_text("dome tent", "P1").endswith("shared: none")
