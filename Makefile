@@ -15,7 +15,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.cosmo/airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: setup run test test-fast bench lint airflow clean browser
+.PHONY: setup run eval test test-fast bench lint airflow clean browser
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,11 @@ $(CHECKOV_VENV)/.installed:
 
 run: setup
 	$(BIN)/cosmo refresh --generate --ds $(DS)
+
+# The applications' harnesses (the evaluate flow) on a day `make run` refreshed; report under
+# .cosmo/data/reports/eval/ds=$(DS)/index.html.
+eval: setup
+	$(BIN)/cosmo eval all --ds $(DS)
 
 # The annotation page's browser test drives Debian's Chromium and chromedriver (never a browser
 # build downloaded by a tool); installed here when missing, as root or through sudo.

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -141,6 +142,8 @@ def main() -> None:
     parser.add_argument("--ds", default="2026-11-27")
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("cosmo.apps").setLevel(logging.INFO)  # one line per model, mode and seed
 
     from cosmo.apps.report import read_sections
     from cosmo.pipeline.runner import run_step

@@ -462,6 +462,23 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
             pair.product_type_score = scores.get(product.product_type) if product.product_type else None
         return answer(pair)
 
+    def top_intentions(knowledge: QueryKnowledge) -> tuple[list[Intent], dict[str, dict]]:
+        """The query's first intentions in the graph, and their hierarchy rows (what navigation starts from)."""
+        top = [i for i in knowledge.intents if i.intention_id][:NAVIGATION_INTENTS]
+        rows = backend_call("the feature store", lambda: store.batch_get(
+            INTENTION_HIERARCHY, [i.intention_id for i in top])) if top else {}
+        return top, rows
+
+    def intention_row(intention_id: str) -> dict:
+        row = backend_call("the feature store", lambda: store.get(INTENTION_HIERARCHY, intention_id))
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"intention_id {intention_id!r} is not in the graph")
+        return row
+
+    def intention_options(ids_and_names: list[tuple[str, str, float | None]]) -> list[NavigationOption]:
+        return [NavigationOption(kind="intention", text=name, intention_id=i, score=score)
+                for i, name, score in ids_and_names]
+
     @app.get("/v1/queries/navigation", response_model=Navigation, responses=ready_or_pending,
              tags=["navigation"])
     async def navigation_for_query(q: QueryText, _: Authorised):
@@ -470,9 +487,7 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
         knowledge = query_knowledge(q)
         if knowledge.status == "pending":
             return answer(Navigation(status="pending", query=q))
-        top = [i for i in knowledge.intents if i.intention_id][:NAVIGATION_INTENTS]
-        rows = backend_call("the feature store", lambda: store.batch_get(
-            INTENTION_HIERARCHY, [i.intention_id for i in top])) if top else {}
+        top, rows = top_intentions(knowledge)
         suggestions: list[Suggestion] = []
         seen: set[str] = {query_key(q)}
         for intent in top:
@@ -492,16 +507,6 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
                 seen.add(query_key(suggestion.text))
                 unique.append(suggestion)
         return answer(Navigation(status="ready", query=q, suggestions=unique))
-
-    def intention_row(intention_id: str) -> dict:
-        row = backend_call("the feature store", lambda: store.get(INTENTION_HIERARCHY, intention_id))
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"intention_id {intention_id!r} is not in the graph")
-        return row
-
-    def intention_options(ids_and_names: list[tuple[str, str, float | None]]) -> list[NavigationOption]:
-        return [NavigationOption(kind="intention", text=name, intention_id=i, score=score)
-                for i, name, score in ids_and_names]
 
     @app.get("/v1/navigation/turn", response_model=NavigationTurn, responses={
         **ready_or_pending, 404: {"description": "The intention is not in the graph, or the product type or "
@@ -525,9 +530,7 @@ def create_app(settings: Settings, services: Services, tokens: list[str]) -> Fas
             knowledge = query_knowledge(q)
             if knowledge.status == "pending":
                 return answer(NavigationTurn(status="pending", query=q))
-            top = [i for i in knowledge.intents if i.intention_id][:NAVIGATION_INTENTS]
-            rows = backend_call("the feature store", lambda: store.batch_get(
-                INTENTION_HIERARCHY, [i.intention_id for i in top])) if top else {}
+            top, rows = top_intentions(knowledge)
             found = [(i.intention_id, i.intention, i.typicality) for i in top]
             for intent in top:
                 row = rows.get(intent.intention_id) or {}
