@@ -70,6 +70,25 @@ BEHAVIOUR_EVENTS = Dataset(
     "carry the query that led to them, if any.",
 )
 
+# Why an event row of the raw logs was quarantined by the ingest (cosmo.behaviours.ingest).
+REJECT_REASONS = ("bad_value", "missing_value", "missing_ts", "unknown_event_type", "missing_query",
+                  "missing_product_id", "unknown_product", "late_event", "early_event")
+
+BEHAVIOUR_REJECTS = Dataset(
+    "behaviour_rejects",
+    _schema(
+        ("file", pa.string(), False),
+        ("row", pa.int64(), False),
+        ("field", pa.string(), False),
+        ("reason", pa.string(), False),
+        ("detail", pa.string(), True),
+        ("raw", pa.string(), False),
+    ),
+    "Raw event rows of the day that the ingest quarantined instead of publishing: the file and the row "
+    "within it (0-based), the field at fault, a stable reason code, a message, and the raw record as JSON. "
+    "Written for every ingested day (also for a day that failed for having too many).",
+)
+
 RELEVANCE_JUDGEMENTS = Dataset(
     "relevance_judgements",
     _schema(
@@ -479,6 +498,7 @@ DATASETS: dict[str, Dataset] = {
     for d in (
         PRODUCTS,
         BEHAVIOUR_EVENTS,
+        BEHAVIOUR_REJECTS,
         RELEVANCE_JUDGEMENTS,
         PLANTED_INTENTIONS,
         SEARCH_BUY_PAIRS,

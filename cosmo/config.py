@@ -61,6 +61,25 @@ class SourceSettings(Section):
         default=None,
         description="Raw logs location; defaults to <storage.root>/../raw/shop.",
     )
+    max_reject_share: float = Field(
+        default=0.001,
+        ge=0,
+        le=1,
+        description="Largest share of a day's event rows that may be bad (they go to behaviour_rejects and "
+        "the day proceeds); above it the day fails and publishes nothing but its rejects. 0: any bad row fails "
+        "the day.",
+    )
+    event_key: list[Literal["session_id", "user_id", "ts", "event_type", "query", "product_id"]] = Field(
+        default_factory=lambda: ["session_id", "user_id", "ts", "event_type", "query", "product_id"],
+        min_length=1,
+        description="Event columns that identify one event: rows of a day with the same values are one event "
+        "delivered more than once, and only the first is kept.",
+    )
+    late_events: Literal["reject", "keep"] = Field(
+        default="reject",
+        description="Events whose ts falls outside the day's partition (UTC): reject (to behaviour_rejects, "
+        "reasons late_event and early_event) or keep (in this day's partition, counted in a warning).",
+    )
 
 
 class GeneratorSettings(Section):

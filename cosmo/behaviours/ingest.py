@@ -2,23 +2,43 @@
 
 Raw layout (what `cosmo data generate` writes and what the public-format loaders produce):
 ``events/ds=YYYY-MM-DD/*.parquet`` (required), ``products/*.parquet`` (required),
-``relevance/*.parquet`` and ``intentions/*.parquet`` (optional). Every row is checked; the first
-bad one stops the ingest with an error naming the file, the row and the field, and nothing is
-published for the day (the previous partition, if any, stays as it was).
+``relevance/*.parquet`` and ``intentions/*.parquet`` (optional).
+
+Event rows: real clickstreams carry some garbage every day, so a bad event row does not stop the
+day. Each one goes to ``behaviour_rejects`` (file, row within the file, field, reason code, message
+and the raw record as JSON; reasons in :data:`cosmo.catalog.REJECT_REASONS`) and the day proceeds
+while the rejects are at most ``source.max_reject_share`` of the rows read. Above that the day fails
+with a :class:`DataError` that counts the rejects per reason and names the first rows of each; its
+rejects are still committed (so they can be looked at) but no events are. Events are delivered at
+least once, so rows with the same ``source.event_key`` are one event: the first is kept, the others
+counted. Events whose ts is outside the day (UTC) are rejected (``late_event``: before the day,
+``early_event``: after it) or, with ``source.late_events: keep``, kept in the day and counted.
+
+Small tables (products, relevance, intentions) are checked strictly: their first bad row fails the
+day with an error naming the file, the row and the field, as does an unreadable file or an events
+file without a column of the schema. A failed day publishes no events and no small tables (the
+previous partitions, if any, stay as they were).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import fsspec
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cosmo.catalog import (
     BEHAVIOUR_EVENTS,
+    BEHAVIOUR_REJECTS,
     ESCI_LABELS,
     EVENT_TYPES,
     PLANTED_INTENTIONS,
@@ -29,14 +49,101 @@ from cosmo.catalog import (
 from cosmo.errors import DataError
 from cosmo.storage import Storage, as_date, conform, first_true, is_data_file
 
+log = logging.getLogger(__name__)
+
 NEEDS_QUERY = ("search",)
 NEEDS_PRODUCT = ("view", "click", "add_to_cart", "purchase")
+LATE_EVENT_CHOICES = ("reject", "keep")
+FIRST_ROWS_SHOWN = 3  # per reason, in the error of a day with too many rejects
+_CAST_SLICE = 4_096  # a column that fails to cast is retried in slices, then value by value
 
 
 @dataclass(frozen=True)
 class IngestResult:
     uris: dict[str, str]
     rows: dict[str, int]
+    rows_read: int = 0  # event rows in the raw files
+    rejects: dict[str, int] = field(default_factory=dict)  # per reason code
+    duplicates: int = 0  # repeated deliveries of an event, dropped
+    kept_outside_day: dict[str, int] = field(default_factory=dict)  # late/early events kept (late_events: keep)
+
+
+class TooManyRejects(DataError):
+    """More of the day's event rows were bad than ``source.max_reject_share`` allows."""
+
+
+@dataclass
+class _Tally:
+    """What the day's event rows came to, as they stream by."""
+
+    rows_read: int = 0
+    rejects: Counter = field(default_factory=Counter)
+    first_rows: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict)
+    duplicates: int = 0
+    kept_outside_day: Counter = field(default_factory=Counter)
+
+    def add_rejects(self, rejects: pa.Table) -> None:
+        for file, row, field_name, reason in zip(*(rejects.column(c).to_pylist()
+                                                   for c in ("file", "row", "field", "reason")), strict=True):
+            self.rejects[reason] += 1
+            shown = self.first_rows.setdefault(reason, [])
+            if len(shown) < FIRST_ROWS_SHOWN:
+                shown.append((file, row, field_name))
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejects.values())
+
+    @property
+    def share(self) -> float:
+        return self.rejected / self.rows_read if self.rows_read else 0.0
+
+
+class EventDeduplicator:
+    """Keeps the first delivery of each event across the files and batches of a day.
+
+    An event is identified by a 64-bit hash of its key columns (pandas' vectorised ``hash_array`` per
+    column, nulls told apart from every value, combined per row); the day's hashes are held in one sorted
+    numpy array, 8 bytes per event (80 MB for a 10M-event day) whatever the key's width. Two different
+    events share a hash with odds of about n²/2⁶⁵ (3e-6 for 10M events): a negligible loss, against
+    keeping every key's values in memory.
+    """
+
+    def __init__(self, key: Sequence[str]) -> None:
+        unknown = [name for name in key if name not in BEHAVIOUR_EVENTS.columns]
+        if not key or unknown:
+            raise ValueError(f"source.event_key must name event columns ({', '.join(BEHAVIOUR_EVENTS.columns)}), "
+                             f"got {list(key)}")
+        self.key = list(key)
+        self._seen = np.empty(0, dtype=np.uint64)
+
+    def row_hashes(self, table: pa.Table) -> np.ndarray:
+        combined = np.zeros(table.num_rows, dtype=np.uint64)
+        for position, name in enumerate(self.key):
+            column = table.column(name)
+            if pa.types.is_timestamp(column.type):
+                column = column.cast(pa.int64())
+            values = pc.fill_null(column, "" if pa.types.is_string(column.type) else 0)
+            hashes = pd.util.hash_array(values.to_numpy(zero_copy_only=False), categorize=False)
+            hashes = np.where(column.is_null().to_numpy(zero_copy_only=False), np.uint64(0x9E3779B97F4A7C15),
+                              hashes)
+            # order-dependent mix, so (a, b) and (b, a) in two key columns differ
+            combined = (combined ^ hashes) * np.uint64(0x100000001B3 + 2 * position)
+        return combined
+
+    def keep_first(self, table: pa.Table) -> tuple[pa.Table, int]:
+        """The rows of ``table`` not seen before (in it or in earlier tables), and how many were dropped."""
+        if table.num_rows == 0:
+            return table, 0
+        hashes = self.row_hashes(table)
+        unique, first = np.unique(hashes, return_index=True)
+        at = np.minimum(np.searchsorted(self._seen, unique), max(len(self._seen) - 1, 0))
+        new = self._seen[at] != unique if len(self._seen) else np.ones(len(unique), dtype=bool)
+        keep = np.sort(first[new])
+        # two sorted runs: the stable sort (timsort) merges them in linear time
+        self._seen = np.sort(np.concatenate([self._seen, unique[new]]), kind="stable")
+        dropped = table.num_rows - len(keep)
+        return (table if dropped == 0 else table.take(pa.array(keep))), dropped
 
 
 def raw_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
@@ -45,30 +152,109 @@ def raw_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
     return sorted(p for p in fs.find(folder) if is_data_file(p))
 
 
-def check_events(batch: pa.Table, file: str, row_offset: int) -> pa.Table:
-    """Conform a batch to the events schema and check the rules a schema cannot express."""
-    table = conform(batch, BEHAVIOUR_EVENTS, origin=file)
+def _cast_or_null(column: pa.Array | pa.ChunkedArray, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """``column`` cast to ``target`` and a mask of the values that cannot be (null in the result)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    try:
+        return column.cast(target), np.zeros(len(column), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if len(column) <= 1:
+            return pa.nulls(len(column), target), np.ones(len(column), dtype=bool)
+        step = _CAST_SLICE if len(column) > _CAST_SLICE else 1
+    parts, masks = [], []
+    for start in range(0, len(column), step):
+        part, mask = _cast_or_null(column.slice(start, step), target)
+        parts.append(part)
+        masks.append(mask)
+    return pa.concat_arrays(parts), np.concatenate(masks)
 
-    def fail(mask, field: str, message: str) -> None:
-        row = first_true(mask)
-        raise DataError(message, file=file, row=row_offset + row, field=field)
 
-    event_type = table.column("event_type")
-    unknown = pc.invert(pc.is_in(event_type, value_set=pa.array(EVENT_TYPES)))
-    if pc.any(unknown).as_py():
-        bad = event_type[first_true(unknown)].as_py()
-        fail(unknown, "event_type", f"unknown event type {bad!r}; expected one of {', '.join(EVENT_TYPES)}")
-    query = table.column("query")
-    missing_query = pc.and_kleene(pc.is_in(event_type, value_set=pa.array(NEEDS_QUERY)),
-                            pc.or_kleene(pc.is_null(query), pc.equal(pc.utf8_trim_whitespace(query), "")))
-    if pc.any(missing_query).as_py():
-        fail(missing_query, "query", "a search event needs a non-empty query")
-    product = table.column("product_id")
-    missing_product = pc.and_kleene(pc.is_in(event_type, value_set=pa.array(NEEDS_PRODUCT)),
-                              pc.or_kleene(pc.is_null(product), pc.equal(product, "")))
-    if pc.any(missing_product).as_py():
-        fail(missing_product, "product_id", "a view, click, add-to-cart or purchase needs a product_id")
-    return table
+def check_events(batch: pa.Table, file: str, row_offset: int, *, product_ids: pa.Array,
+                 day: dt.date, late_events: str = "reject") -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """Conform a batch to the events schema and check each row against the rules.
+
+    Returns the good rows, the rejected ones (as ``behaviour_rejects`` rows; the first failed rule names a
+    row's reason) and the count of late and early events kept (with ``late_events`` "keep").
+    """
+    missing = [name for name in BEHAVIOUR_EVENTS.columns if name not in batch.column_names]
+    if missing:
+        raise DataError(f"missing column for dataset {BEHAVIOUR_EVENTS.name}", file=file, field=missing[0])
+    n = batch.num_rows
+    flagged = np.zeros(n, dtype=bool)
+    reason = np.full(n, None, dtype=object)
+    field_at_fault = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+
+    def flag(mask, name: str, code: str, message) -> None:
+        """Mark the rows of ``mask`` not flagged yet; ``message`` is a text or a function of the row."""
+        rows = np.flatnonzero(np.asarray(mask, dtype=bool) & ~flagged)
+        flagged[rows] = True
+        reason[rows] = code
+        field_at_fault[rows] = name
+        detail[rows] = [message(i) for i in rows] if callable(message) else message
+
+    def mask_of(condition: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        return pc.fill_null(condition, False).to_numpy(zero_copy_only=False)
+
+    columns = {}
+    for schema_field in BEHAVIOUR_EVENTS.schema:
+        original = batch.column(schema_field.name)
+        column, bad = _cast_or_null(original, schema_field.type)
+        flag(bad, schema_field.name, "bad_value",
+             lambda i, o=original, t=schema_field.type: f"cannot read {o[int(i)].as_py()!r} as {t}")
+        if not schema_field.nullable:
+            code = "missing_ts" if schema_field.name == "ts" else "missing_value"
+            flag(column.is_null().to_numpy(zero_copy_only=False), schema_field.name, code, "required value is missing")
+        columns[schema_field.name] = column
+
+    event_type = columns["event_type"]
+    flag(mask_of(pc.invert(pc.is_in(event_type, value_set=pa.array(EVENT_TYPES)))), "event_type",
+         "unknown_event_type",
+         lambda i: f"unknown event type {event_type[int(i)].as_py()!r}; expected one of {', '.join(EVENT_TYPES)}")
+    query = columns["query"]
+    flag(mask_of(pc.and_kleene(pc.is_in(event_type, value_set=pa.array(NEEDS_QUERY)),
+                               pc.or_kleene(pc.is_null(query), pc.equal(pc.utf8_trim_whitespace(query), "")))),
+         "query", "missing_query", "a search event needs a non-empty query")
+    product = columns["product_id"]
+    no_product = pc.or_kleene(pc.is_null(product), pc.equal(product, ""))
+    flag(mask_of(pc.and_kleene(pc.is_in(event_type, value_set=pa.array(NEEDS_PRODUCT)), no_product)),
+         "product_id", "missing_product_id", "a view, click, add-to-cart or purchase needs a product_id")
+    flag(mask_of(pc.and_kleene(pc.invert(no_product), pc.invert(pc.is_in(product, value_set=product_ids)))),
+         "product_id", "unknown_product",
+         lambda i: f"product_id {product[int(i)].as_py()!r} is not in the day's catalogue")
+
+    day_start = pa.scalar(dt.datetime.combine(day, dt.time(), dt.UTC), type=BEHAVIOUR_EVENTS.schema.field("ts").type)
+    day_end = pa.scalar(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC), type=day_start.type)
+    ts = columns["ts"]
+    late = mask_of(pc.less(ts, day_start))
+    early = mask_of(pc.greater_equal(ts, day_end))
+    kept_outside_day = {}
+    if late_events == "reject":
+        flag(late, "ts", "late_event", lambda i: f"ts {ts[int(i)].as_py().isoformat()} is before {day} (UTC)")
+        flag(early, "ts", "early_event", lambda i: f"ts {ts[int(i)].as_py().isoformat()} is after {day} (UTC)")
+    else:
+        kept_outside_day = {"late_event": int((late & ~flagged).sum()), "early_event": int((early & ~flagged).sum())}
+
+    rejected = np.flatnonzero(flagged)
+    rejects = pa.table({
+        "file": pa.array([file] * len(rejected), pa.string()),
+        "row": pa.array(row_offset + rejected, pa.int64()),
+        "field": pa.array(field_at_fault[rejected], pa.string()),
+        "reason": pa.array(reason[rejected], pa.string()),
+        "detail": pa.array(detail[rejected], pa.string()),
+        "raw": pa.array([json.dumps(record, default=str, ensure_ascii=False)
+                         for record in batch.take(pa.array(rejected, pa.int64())).to_pylist()], pa.string()),
+    }, schema=BEHAVIOUR_REJECTS.schema)
+    table = pa.Table.from_arrays([columns[name] for name in BEHAVIOUR_EVENTS.columns],
+                                 schema=_nullable(BEHAVIOUR_EVENTS.schema))
+    good = table.filter(pa.array(~flagged))
+    return conform(good, BEHAVIOUR_EVENTS, origin=file), rejects, kept_outside_day
+
+
+def _nullable(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every field nullable: a batch holds its bad rows until they are filtered out."""
+    return pa.schema([f.with_nullable(True) for f in schema])
 
 
 def _read_checked(fs, files: list[str], dataset: Dataset, extra_check=None) -> pa.Table:
@@ -103,10 +289,25 @@ def _check_unique_products(table: pa.Table, path: str) -> None:
         raise DataError(f"duplicate product_id {dup!r}", file=path, row=row, field="product_id")
 
 
+def _too_many_rejects(tally: _Tally, max_share: float, ds: dt.date, rejects_uri: str) -> TooManyRejects:
+    lines = [f"{tally.rejected} of {tally.rows_read} event rows of {ds} are bad (share {tally.share:.4%}, more "
+             f"than source.max_reject_share {max_share:.4%}); no events were published for the day, the rejects "
+             f"are in {rejects_uri}:"]
+    for reason, count in tally.rejects.most_common():
+        first = "; ".join(f"file {file}, row {row}, field '{name}'" for file, row, name in tally.first_rows[reason])
+        lines.append(f"  - {reason}: {count} (first: {first})")
+    return TooManyRejects("\n".join(lines))
+
+
 def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
-               source_options: dict | None = None, batch_rows: int = 1_000_000) -> IngestResult:
-    """Validate and publish one day of raw logs plus the catalogue snapshot."""
+               source_options: dict | None = None, batch_rows: int = 1_000_000, max_reject_share: float = 0.001,
+               event_key: Sequence[str] | None = None, late_events: str = "reject") -> IngestResult:
+    """Validate and publish one day of raw logs plus the catalogue snapshot; bad event rows go to
+    ``behaviour_rejects`` (see the module's docstring for when the day fails)."""
     ds = as_date(ds)
+    if late_events not in LATE_EVENT_CHOICES:
+        raise ValueError(f"source.late_events must be one of {', '.join(LATE_EVENT_CHOICES)}, got {late_events!r}")
+    deduplicator = EventDeduplicator(BEHAVIOUR_EVENTS.columns if event_key is None else event_key)
     fs, root = fsspec.core.url_to_fs(source_uri, **(source_options or {}))
     root = root.rstrip("/")
     event_files = raw_files(fs, f"{root}/events/ds={ds.isoformat()}")
@@ -120,25 +321,69 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
     products = _read_checked(fs, product_files, PRODUCTS, _check_unique_products)
     judgements = _read_checked(fs, raw_files(fs, f"{root}/relevance"), RELEVANCE_JUDGEMENTS, _check_labels)
     intentions = _read_checked(fs, raw_files(fs, f"{root}/intentions"), PLANTED_INTENTIONS)
+    small = [(dataset, table) for dataset, table in ((PRODUCTS, products), (RELEVANCE_JUDGEMENTS, judgements),
+                                                     (PLANTED_INTENTIONS, intentions))
+             if table.num_rows or dataset is PRODUCTS]
+    # The small tables pass their gates first (a failure stops the day before anything is written) and are
+    # committed only once the events are, so a failed day publishes none of them.
+    if storage.gate is not None:
+        for dataset, table in small:
+            storage.gate(dataset.name, table, storage.partition_uri(dataset, ds))
+    product_ids = products.column("product_id").combine_chunks()
+
+    tally = _Tally()
+    failure: TooManyRejects | None = None
+    with storage.writer(BEHAVIOUR_REJECTS, ds) as rejects_out:
+        try:
+            with storage.writer(BEHAVIOUR_EVENTS, ds) as events_out:
+                for path in event_files:
+                    try:
+                        parquet = pq.ParquetFile(path, filesystem=fs)
+                    except (pa.ArrowInvalid, OSError) as exc:
+                        raise DataError(f"not a readable Parquet file: {exc}", file=path) from None
+                    offset = 0
+                    for batch in parquet.iter_batches(batch_size=batch_rows):
+                        good, rejects, kept_outside_day = check_events(
+                            pa.Table.from_batches([batch]), path, offset, product_ids=product_ids, day=ds,
+                            late_events=late_events)
+                        good, duplicates = deduplicator.keep_first(good)
+                        events_out.write(good)
+                        rejects_out.write(rejects)
+                        tally.add_rejects(rejects)
+                        tally.rows_read += batch.num_rows
+                        tally.duplicates += duplicates
+                        tally.kept_outside_day.update(kept_outside_day)
+                        offset += batch.num_rows
+                if tally.share > max_reject_share:
+                    raise _too_many_rejects(tally, max_reject_share, ds, rejects_out.uri)
+        except TooManyRejects as exc:
+            failure = exc  # the events are discarded; the rejects are committed, for the user to look at
+    _log_tally(tally, ds, rejects_out.uri)
+    if failure is not None:
+        raise failure
 
     uris: dict[str, str] = {}
     rows: dict[str, int] = {}
-    # The small tables first: one that fails its gate stops the day before any events are published.
-    for dataset, table in ((PRODUCTS, products), (RELEVANCE_JUDGEMENTS, judgements),
-                           (PLANTED_INTENTIONS, intentions)):
-        if table.num_rows or dataset is PRODUCTS:
-            uris[dataset.name] = storage.write(dataset, ds, table)
-            rows[dataset.name] = table.num_rows
-    with storage.writer(BEHAVIOUR_EVENTS, ds) as writer:
-        for path in event_files:
-            try:
-                parquet = pq.ParquetFile(path, filesystem=fs)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise DataError(f"not a readable Parquet file: {exc}", file=path) from None
-            offset = 0
-            for batch in parquet.iter_batches(batch_size=batch_rows):
-                table = pa.Table.from_batches([batch])
-                writer.write(check_events(table, path, offset))
-                offset += batch.num_rows
-    uris[BEHAVIOUR_EVENTS.name], rows[BEHAVIOUR_EVENTS.name] = writer.uri, writer.rows
-    return IngestResult(uris=uris, rows=rows)
+    for dataset, table in small:
+        with storage.writer(dataset, ds, validated=True) as writer:
+            writer.write(table)
+        uris[dataset.name], rows[dataset.name] = writer.uri, writer.rows
+    uris[BEHAVIOUR_EVENTS.name], rows[BEHAVIOUR_EVENTS.name] = events_out.uri, events_out.rows
+    uris[BEHAVIOUR_REJECTS.name], rows[BEHAVIOUR_REJECTS.name] = rejects_out.uri, rejects_out.rows
+    return IngestResult(uris=uris, rows=rows, rows_read=tally.rows_read, rejects=dict(tally.rejects),
+                        duplicates=tally.duplicates,
+                        kept_outside_day={k: v for k, v in tally.kept_outside_day.items() if v})
+
+
+def _log_tally(tally: _Tally, ds: dt.date, rejects_uri: str) -> None:
+    """Warn about what was not published as delivered (shown in the Airflow task log)."""
+    if tally.rejects:
+        counts = ", ".join(f"{reason}: {count}" for reason, count in tally.rejects.most_common())
+        log.warning("%s: rejected %d of %d event rows (%.4f%%) to %s: %s", ds, tally.rejected, tally.rows_read,
+                    100 * tally.share, rejects_uri, counts)
+    if tally.duplicates:
+        log.warning("%s: dropped %d duplicate event deliveries", ds, tally.duplicates)
+    kept = {reason: count for reason, count in tally.kept_outside_day.items() if count}
+    if kept:
+        log.warning("%s: kept events outside the day (source.late_events: keep): %s", ds,
+                    ", ".join(f"{reason}: {count}" for reason, count in kept.items()))

@@ -52,10 +52,14 @@ def raw_logs_ready(ds: str, settings: Settings) -> tuple[bool, str]:
 def ingest(ds: str, settings: Settings) -> Outputs:
     from cosmo.behaviours.ingest import ingest_day
 
-    result = ingest_day(settings.source.uri, Storage.from_settings(settings), ds,
-                        source_options=settings.storage.storage_options)
-    log.info("ingested %s: %s", ds, result.rows)
-    return {**result.uris, "rows": result.rows}
+    source = settings.source
+    result = ingest_day(source.uri, Storage.from_settings(settings), ds, source_options=settings.storage.storage_options,
+                        max_reject_share=source.max_reject_share, event_key=source.event_key,
+                        late_events=source.late_events)
+    log.info("ingested %s: %s (of %d event rows read: %d rejected, %d duplicates dropped)", ds, result.rows,
+             result.rows_read, sum(result.rejects.values()), result.duplicates)
+    return {**result.uris, "rows": result.rows, "rejected": sum(result.rejects.values()), "rejects": result.rejects,
+            "duplicates": result.duplicates, "kept_outside_day": result.kept_outside_day}
 
 
 def sample(ds: str, settings: Settings) -> Outputs:

@@ -178,3 +178,14 @@ def test_every_dag_runs_on_a_generated_day(dagbag, airflow_db, local_ray_head, t
     assert run.state == DagRunState.SUCCESS
     assert storage.manifest("feedback_events", day)["rows"] == 2
     assert storage.has_partition("feedback_signals", day)
+
+    # evaluate (by hand, one seed, tiny sizes): every harness's section and the index page
+    small = {"seeds": [0], "relevance": {"max_examples": 40, "epochs_frozen": 5, "epochs_trainable": 1},
+             "intents": {"max_pairs": 16}, "recommendation": {"epochs": 1, "max_sessions": 300}}
+    run = dagbag.dags["cosmo_evaluate"].test(logical_date=logical,
+                                             run_conf={"config_overrides": {**overrides, "apps": small}})
+    assert run.state == DagRunState.SUCCESS
+    report = root / "reports" / "eval" / f"ds={day}"
+    assert {p.parent.name for p in report.glob("*/section.json")} == {
+        "relevance", "shopping_intents", "navigation", "recommendation"}
+    assert "Session-based recommendation" in (report / "index.html").read_text()
