@@ -131,7 +131,7 @@ def plot(rows: list[dict], out: Path) -> None:
             label="baseline", color="#C9C9C9")
     ax.set_yticks(y, [f"{r['check']} ({r['metric']})" for r in rows], fontsize=8)
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.04), ncol=2, fontsize=8)
     ax.set_title("Applications: each check against its baseline (mean ± std over seeds)")
     out.write_bytes(figure_png(fig))
 

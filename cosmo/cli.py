@@ -313,6 +313,9 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
         except (CosmoError, FileNotFoundError, LookupError) as error:
             _fail(error)
     console.print(f"[bold green]daily refresh for {day} done[/bold green] in {time.perf_counter() - started:.1f}s")
+    if not only:
+        console.print(f"the applications on this day (relevance, intents, navigation, recommendation): "
+                      f"`cosmo eval all --ds {day}` (make eval DS={day})")
 
 
 def _print_timings(outcomes) -> None:

@@ -44,6 +44,23 @@ def _pick_queries(settings: Settings, day: dt.date) -> tuple[str | None, str | N
     return known, unknown
 
 
+def _walk(client, query: str, console: Console) -> list[str]:
+    """Multi-turn navigation as a shopper takes it: the first option of each turn, until done."""
+    params, path = {"q": query}, []
+    for _ in range(4):
+        turn = client.get("/v1/navigation/turn", params=params).json()
+        if turn.get("status") != "ready" or turn["turn"] == "done" or not turn["options"]:
+            break
+        option = next((o for o in turn["options"] if o["kind"] != "intention" or turn["turn"] == "intention"),
+                      turn["options"][0])
+        path.append(f"{turn['turn']}: {option['text']}")
+        key = {"intention": "intention_id", "product_type": "product_type", "refinement": "refinement"}[option["kind"]]
+        params[key] = option["intention_id"] if option["kind"] == "intention" else option["text"]
+    search = turn.get("search") or query
+    console.print(f"multi-turn navigation from {query!r}: {' -> '.join(path) or 'no turns'} => search {search!r}")
+    return path
+
+
 def _intents_table(title: str, body: dict, limit: int = 6) -> Table:
     table = Table(title=title)
     for column in ("relation", "intention", "typicality", "evidence"):
@@ -83,6 +100,7 @@ def run_demo(settings: Settings, ds: str, console: Console) -> dict:
                 navigation = client.get("/v1/queries/navigation", params={"q": known}).json()
                 shown = [f"{s['kind']}: {s['text']}" for s in navigation.get("suggestions", [])[:6]]
                 console.print(f"navigation suggestions: {'; '.join(shown) or 'none'}")
+                figures["navigation_walk"] = _walk(client, known, console)
                 top = (body.get("intents") or [{}])[0]
                 event = {"event": "clicked", "query": known, "intention_id": top.get("intention_id")}
                 posted = client.post("/v1/feedback", json={"events": [event]})
