@@ -72,6 +72,7 @@ def import_(fmt: Annotated[ToolFormat, typer.Argument(help="Annotation tool the 
             rejects: Annotated[str | None, typer.Option(help="Where to write rejected rows (JSON lines).")] = None,
             config: ConfigOption = None) -> None:
     """Import labels; bad rows are reported and written to a rejects file, good rows are all kept.
+    Label Studio: a "JSON" or "JSON-MIN" export; tasks the annotators skipped are counted, not stored.
     Re-importing the same file changes nothing. Exits 2 when some rows were rejected."""
     from cosmo.annotation.formats import import_labels
 
@@ -82,7 +83,8 @@ def import_(fmt: Annotated[ToolFormat, typer.Argument(help="Annotation tool the 
         _fail(error)
     console.print(f"read {report.rows} rows: [green]{report.labels} labels valid[/green] "
                   f"({report.added} added, {report.replaced} replaced, {report.unchanged} unchanged), "
-                  f"[{'red' if report.rejects else 'green'}]{len(report.rejects)} rejected[/]")
+                  f"[{'red' if report.rejects else 'green'}]{len(report.rejects)} rejected[/]"
+                  + (f", {report.skipped} skipped by the annotators (not stored)" if report.skipped else ""))
     for day, merge in report.merges.items():
         console.print(f"  {day}: {merge.total} labels at {merge.uri}")
     if report.rejects:

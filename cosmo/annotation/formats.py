@@ -11,9 +11,18 @@ tool needs to ask the five questions of Appendix B:
   (a crowd-form with one crowd-radio-group per question, reading ``task.input.taskObject`` as the
   AWS sample pre-annotation Lambda passes it). Set ``NumberOfHumanWorkersPerDataObject``.
 
-Imports read a Label Studio JSON export (the full format with ``annotations``) or a Ground Truth
-output manifest (per-worker answers under ``annotationsFromAllWorkers``, as the basic
-consolidation Lambda writes them, or one consolidated answer dict). Every field of every label is
+Imports read a Label Studio export or a Ground Truth output manifest (per-worker answers under
+``annotationsFromAllWorkers``, as the basic consolidation Lambda writes them, or one consolidated
+answer dict). From Label Studio both the "JSON" export (tasks with their ``annotations``) and the
+"JSON-MIN" export (one flat object per annotation: the task data, each control's choice under its
+name, ``annotator``, ``annotation_id``, ``created_at``...) carry everything a label needs, because
+the exported task data holds our ids and the controls are named after the five questions; a file
+may mix both. Annotators are ``label-studio:<e-mail>`` where the export gives the user's e-mail
+(``completed_by`` as a user object, or JSON-MIN's ``annotator``), else ``label-studio:<user id>``
+(so one person imported once by e-mail and once by id counts as two annotators).
+A task the annotator skipped (``was_cancelled``) is no label and no error: ``annotation_labels``
+has no place for an answerless row without a schema change, so skips are only counted
+(``ImportReport.skipped``); JSON-MIN exports leave them out altogether. Every field of every label is
 checked (day, item, candidate, round, annotator, each answer, time); a bad label is reported with
 file, row (0-based task index or manifest line), field and reason and written to a rejects file,
 and every good label is merged into ``annotation_labels`` of its day, keyed by ``label_id``, so
@@ -158,6 +167,7 @@ class ImportReport:
     format: str
     rows: int = 0
     labels: int = 0
+    skipped: int = 0  # annotations the annotators skipped: counted, not stored (no answers to store)
     rejects: list[Reject] = field(default_factory=list)
     merges: dict[str, MergeResult] = field(default_factory=dict)
     rejects_uri: str | None = None
@@ -258,13 +268,14 @@ def _parse_time(value: Any, field: str) -> dt.datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
 
 
-def _label_studio_user(completed_by: Any) -> str:
-    if isinstance(completed_by, dict):
-        name = completed_by.get("email") or completed_by.get("id")
-    else:
-        name = completed_by
+def _label_studio_user(user: Any, field: str = "completed_by") -> str:
+    """``label-studio:<e-mail>`` when the export names the user's e-mail, else ``label-studio:<id>``:
+    ``completed_by`` is a user id or a user object; JSON-MIN's ``annotator`` an e-mail or an id."""
+    name = (user.get("email") or user.get("id")) if isinstance(user, dict) else user
+    if isinstance(name, str):
+        name = name.strip()
     if name in (None, "") or isinstance(name, bool | list | dict):
-        raise _Bad("completed_by", f"annotator is {completed_by!r}; expected a user id or a user with an email")
+        raise _Bad(field, f"annotator is {user!r}; expected a user id or a user with an email")
     return f"label-studio:{name}"
 
 
@@ -283,16 +294,59 @@ def _label_studio_answers(result: Any, prefix: str) -> dict:
     return answers
 
 
-def parse_label_studio(text: str, file: str) -> tuple[list[_Parsed], list[Reject], int]:
-    """Labels and rejects from a Label Studio JSON export; also the number of tasks read."""
-    parsed, rejects, tasks = [], [], 0
+def _min_choice(value: Any, field: str) -> Any:
+    """One control's value in a JSON-MIN record: the single choice as a string (Label Studio's
+    converter unwraps one choice), or still wrapped as a list or ``{"choices": [...]}``."""
+    if isinstance(value, dict) and "choices" in value:
+        value = value["choices"]
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise _Bad(field, f"expected exactly one choice, got {value!r}")
+        value = value[0]
+    if not isinstance(value, str):
+        raise _Bad(field, f"expected one choice, got {value!r}")
+    return value
+
+
+def _is_min_record(task: dict) -> bool:
+    """A JSON-MIN record: no ``data`` object, but the flat fields of one annotated task."""
+    return "data" not in task and ("annotation_id" in task or "annotator" in task or "item_id" in task)
+
+
+def _parse_min_record(task: dict, index: int) -> _Parsed | None:
+    """The label of one JSON-MIN record; None for a task nobody annotated (no answers, no annotation)."""
+    present = [q for q in ANNOTATION_QUESTIONS if q in task]
+    if not present and task.get("annotation_id") is None and task.get("annotator") in (None, ""):
+        return None
+    when_field = "updated_at" if task.get("updated_at") else "created_at"
+    return _Parsed(row=index, record=task, prefix="", ds=task.get("ds"), item_id=task.get("item_id"),
+                   candidate_id=task.get("candidate_id"), round=task.get("round", 1),
+                   annotator=_label_studio_user(task.get("annotator"), "annotator"),
+                   answers={q: _min_choice(task[q], q) for q in present},
+                   labelled_at=_parse_time(task.get(when_field), when_field))
+
+
+def parse_label_studio(text: str, file: str) -> tuple[list[_Parsed], list[Reject], int, int]:
+    """Labels and rejects from a Label Studio JSON or JSON-MIN export; also the number of tasks
+    (records) read and of annotations the annotators skipped."""
+    parsed, rejects, tasks, skipped = [], [], 0, 0
     for index, task, problem in iter_json_array(text):
         if problem:
             rejects.append(Reject(file, index, None, problem))
             continue
         tasks += 1
+        if isinstance(task, dict) and _is_min_record(task):
+            try:
+                label = _parse_min_record(task, index)
+            except _Bad as bad:
+                rejects.append(Reject(file, index, bad.field, bad.reason, task))
+                continue
+            if label is not None:
+                parsed.append(label)
+            continue
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
-            rejects.append(Reject(file, index, "data", "a task needs a 'data' object", task))
+            rejects.append(Reject(file, index, "data", "a task needs a 'data' object (Label Studio's JSON export) "
+                                                       "or the flat fields of a JSON-MIN record", task))
             continue
         data = task["data"]
         annotations = task.get("annotations", task.get("completions", []))
@@ -304,8 +358,9 @@ def parse_label_studio(text: str, file: str) -> tuple[list[_Parsed], list[Reject
             try:
                 if not isinstance(annotation, dict):
                     raise _Bad(prefix.rstrip("."), "an annotation must be an object")
-                if annotation.get("was_cancelled"):
-                    raise _Bad(f"{prefix}was_cancelled", "the annotator skipped this task")
+                if annotation.get("was_cancelled") or annotation.get("skipped"):  # older exports say "skipped"
+                    skipped += 1  # the annotator pressed Skip: nothing to store, nothing wrong
+                    continue
                 parsed.append(_Parsed(
                     row=index, record=task, prefix=prefix, ds=data.get("ds"), item_id=data.get("item_id"),
                     candidate_id=data.get("candidate_id"), round=data.get("round", 1),
@@ -315,7 +370,7 @@ def parse_label_studio(text: str, file: str) -> tuple[list[_Parsed], list[Reject
                                             f"{prefix}created_at")))
             except _Bad as bad:
                 rejects.append(Reject(file, index, bad.field, bad.reason, task))
-    return parsed, rejects, tasks
+    return parsed, rejects, tasks, skipped
 
 
 def _crowd_answers(content: Any, prefix: str) -> dict:
@@ -506,13 +561,14 @@ def _write_rejects(storage: Storage, file: str, content: bytes, rejects: list[Re
 
 def import_labels(path: str | Path, settings: Settings, *, format: str, ds: dt.date | str | None = None,
                   label_attribute: str | None = None, rejects_path: str | None = None) -> ImportReport:
-    """Import human labels from a Label Studio export (``format="label_studio"``) or a Ground Truth
-    output manifest (``format="ground_truth"``) into ``annotation_labels``.
+    """Import human labels from a Label Studio JSON or JSON-MIN export (``format="label_studio"``) or
+    a Ground Truth output manifest (``format="ground_truth"``) into ``annotation_labels``.
 
     Reads the file (local or fsspec URI) and ``annotation_items``/``annotation_labels`` of each day
     the rows name (or ``ds``); writes the good labels into each day's ``annotation_labels``
     (merged by label_id, validated) and the bad ones, with file, row, field and reason, to a rejects
-    file (``rejects_path``, else ``reports/annotation_imports/`` under the storage root).
+    file (``rejects_path``, else ``reports/annotation_imports/`` under the storage root). Skipped
+    Label Studio tasks are counted in ``skipped`` and stored nowhere (see the module docstring).
     """
     storage = Storage.from_settings(settings)
     file = str(path)
@@ -526,7 +582,7 @@ def import_labels(path: str | Path, settings: Settings, *, format: str, ds: dt.d
         text = None
     if text is not None:
         if format == "label_studio":
-            parsed, rejects, report.rows = parse_label_studio(text, file)
+            parsed, rejects, report.rows, report.skipped = parse_label_studio(text, file)
             source = LABEL_STUDIO_SOURCE
         elif format == "ground_truth":
             parsed, rejects, report.rows = parse_ground_truth(text, file, label_attribute)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from annotation_data import DAY, write_day
+from typer.testing import CliRunner
 
+from cosmo.annotation.cli import annotate_app
 from cosmo.annotation.formats import (
     export_ground_truth,
     export_label_studio,
@@ -111,15 +113,136 @@ def test_malformed_label_studio_file_keeps_every_good_label(settings, storage, i
     assert "does not match item" in why[(5, "candidate_id")]
     assert "'maybe'" in why[(6, "annotations[0].plausible")]
     assert "no answer to question 'typical'" in why[(6, "annotations[1].typical")]
-    assert "skipped" in why[(6, "annotations[2].was_cancelled")]
     assert "not a round" in why[(7, "round")]
     assert "ISO 8601" in why[(8, "annotations[0].created_at")]
     assert "annotator" in why[(9, "completed_by")]
     assert "cut off" in why[(10, None)]
-    assert len(report.rejects) == 9
+    assert len(report.rejects) == 8 and report.skipped == 1  # a skip is counted, not rejected
     rejected = [json.loads(line) for line in Path(report.rejects_uri).read_text().splitlines()]
-    assert len(rejected) == 9 and rejected[0]["file"] == str(path) and rejected[0]["record"]["data"]
+    assert len(rejected) == 8 and rejected[0]["file"] == str(path) and rejected[0]["record"]["data"]
     assert {"file", "row", "field", "reason", "record"} <= set(rejected[0])
+
+
+ALICE = {"id": 1, "first_name": "Alice", "last_name": "Ng", "avatar": None, "email": "alice@example.com",
+         "initials": "an"}
+
+
+def ls_1_23_export(tasks: list[dict]) -> list[dict]:
+    """What Label Studio 1.23's "JSON" export gives for three tasks: Alice (user object with e-mail)
+    and user 2 (a bare id) label each; user 2 skipped the third task, Alice's first is ground truth."""
+    def annotation(number: int, user, answers: dict | None, task_id: int, **extra) -> dict:
+        result = [{"id": f"x{number}{q[:3]}", "type": "choices", "value": {"choices": [a]}, "origin": "manual",
+                   "to_name": "assertion", "from_name": q} for q, a in (answers or {}).items()]
+        return {"id": number, "completed_by": user, "result": result, "was_cancelled": answers is None,
+                "ground_truth": False, "created_at": "2026-11-27T10:00:00.123456Z",
+                "updated_at": "2026-11-27T10:01:30.654321Z", "draft_created_at": None, "lead_time": 12.345,
+                "prediction": {}, "result_count": len(result), "unique_id": f"u-{number}", "import_id": None,
+                "last_action": None, "bulk_created": False, "task": task_id, "project": 3, "updated_by": None,
+                "parent_prediction": None, "parent_annotation": None, "last_created_by": None, **extra}
+
+    export = []
+    for n, task in enumerate(tasks[:3]):
+        task_id = 40 + n
+        annotations = [annotation(2 * n + 1, ALICE, YES, task_id, ground_truth=n == 0),
+                       annotation(2 * n + 2, 2, None if n == 2 else {**YES, "plausible": "No"}, task_id)]
+        export.append({"id": task_id, "annotations": annotations, "file_upload": "tasks.json", "drafts": [],
+                       "predictions": [], "data": task["data"], "meta": {}, "created_at": "2026-11-27T09:00:00Z",
+                       "updated_at": "2026-11-27T10:01:30Z", "inner_id": n + 1, "total_annotations": 2,
+                       "cancelled_annotations": int(n == 2), "total_predictions": 0, "comment_count": 0,
+                       "unresolved_comment_count": 0, "last_comment_updated_at": None, "project": 3,
+                       "updated_by": 1, "comment_authors": []})
+    return export
+
+
+def ls_json_min(export: list[dict]) -> list[dict]:
+    """The same annotations as Label Studio's "JSON-MIN" export writes them (label-studio-converter):
+    task data, task id, one choice per control name, annotator; skipped annotations left out; a task
+    nobody annotated as its data alone."""
+    records = []
+    for task in export:
+        for annotation in task["annotations"]:
+            if annotation["was_cancelled"]:
+                continue
+            user = annotation["completed_by"]
+            records.append({**task["data"], "id": task["id"],
+                            **{r["from_name"]: r["value"]["choices"][0] for r in annotation["result"]},
+                            "annotator": user["email"] if isinstance(user, dict) else user,
+                            "annotation_id": annotation["id"], "created_at": annotation["created_at"],
+                            "updated_at": annotation["updated_at"], "lead_time": annotation["lead_time"]})
+    return records
+
+
+def test_label_studio_1_23_export_with_a_skip(settings, storage, items, tmp_path):
+    tasks = json.loads(Path(export_label_studio(DAY, settings, tmp_path, round=1)["tasks"]).read_text())
+    path = tmp_path / "project-3-at-2026-11-27-10-05-1a2b3c4d.json"
+    path.write_text(json.dumps(ls_1_23_export(tasks), indent=2))
+    report = import_labels(path, settings, format="label_studio")
+    assert report.rejects == [] and report.rejects_uri is None
+    assert report.rows == 3 and report.labels == report.added == 5 and report.skipped == 1
+    labels = {(r["item_id"], r["annotator"]): r for r in read_labels(storage, DAY).to_pylist()}
+    ids = [t["data"]["item_id"] for t in tasks[:3]]
+    assert set(labels) == {(i, "label-studio:alice@example.com") for i in ids} | {
+        (i, "label-studio:2") for i in ids[:2]}  # the e-mail where given, else the user id; no row for the skip
+    assert labels[(ids[0], "label-studio:2")]["plausible"] == "no"
+    assert labels[(ids[0], "label-studio:alice@example.com")]["labelled_at"].isoformat() == \
+        "2026-11-27T10:01:30.654000+00:00"
+    again = import_labels(path, settings, format="label_studio")
+    assert again.unchanged == 5 and again.skipped == 1 and again.rejects == []
+
+
+def config_file(tmp_path, settings) -> str:
+    path = tmp_path / "cosmo.toml"
+    path.write_text(f'[storage]\nroot = "{settings.storage.root}"\n')
+    return str(path)
+
+
+def test_import_command_reports_skips_and_exits_0(settings, items, tmp_path):
+    tasks = json.loads(Path(export_label_studio(DAY, settings, tmp_path, round=1)["tasks"]).read_text())
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(ls_1_23_export(tasks)))
+    runner = CliRunner()
+    args = ["import", "label-studio", str(path), "--config", config_file(tmp_path, settings)]
+    result = runner.invoke(annotate_app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "5 labels valid" in result.output and "0 rejected" in result.output
+    assert "1 skipped by the annotators" in result.output
+    export = ls_1_23_export(tasks)
+    export[1]["annotations"][0]["result"][0]["value"]["choices"] = ["Maybe"]
+    path.write_text(json.dumps(export))
+    bad = runner.invoke(annotate_app, args, env={"COLUMNS": "200"})
+    assert bad.exit_code == 2 and "1 rejected" in bad.output and "1 skipped by the annotators" in bad.output
+
+
+def test_label_studio_json_min_export_is_imported(settings, storage, items, tmp_path):
+    """JSON-MIN carries all a label needs (the exported data holds our ids, the controls are named after
+    the questions), so it is imported, to the same labels as the full export."""
+    tasks = json.loads(Path(export_label_studio(DAY, settings, tmp_path, round=1)["tasks"]).read_text())
+    full = ls_1_23_export(tasks)
+    unannotated = {**tasks[3]["data"], "id": 43, "annotator": None, "annotation_id": None, "created_at": None,
+                   "updated_at": None, "lead_time": None}
+    records = ls_json_min(full) + [unannotated]
+    assert records[0]["complete"] == "Yes" and records[0]["annotator"] == "alice@example.com"
+    path = tmp_path / "project-3-min.json"
+    path.write_text(json.dumps(records, indent=2))
+    report = import_labels(path, settings, format="label_studio")
+    assert report.rejects == [] and report.rows == 6 and report.labels == report.added == 5
+    assert report.skipped == 0  # JSON-MIN leaves skipped annotations out
+    labels = {(r["item_id"], r["annotator"]): r for r in read_labels(storage, DAY).to_pylist()}
+    assert (tasks[0]["data"]["item_id"], "label-studio:alice@example.com") in labels
+    assert labels[(tasks[1]["data"]["item_id"], "label-studio:2")]["plausible"] == "no"
+    full_path = tmp_path / "project-3-full.json"
+    full_path.write_text(json.dumps(full))
+    same = import_labels(full_path, settings, format="label_studio")
+    assert same.unchanged == 5 and same.added == same.replaced == 0  # one label per annotation, whichever export
+    broken = [{**records[0], "relevant": ["Yes", "No"]}, {**records[1], "annotator": None},
+              {k: v for k, v in records[2].items() if k != "typical"}, {**records[3], "item_id": "f" * 20}]
+    path.write_text(json.dumps(broken))
+    bad = import_labels(path, settings, format="label_studio")
+    why = {(r.row, r.field): r.reason for r in bad.rejects}
+    assert bad.labels == 0 and len(why) == 4
+    assert "exactly one choice" in why[(0, "relevant")] and "annotator" in why[(1, "annotator")]
+    assert "no answer to question 'typical'" in why[(2, "typical")]
+    assert "not an annotation item" in why[(3, "item_id")]
 
 
 def test_one_annotator_labels_an_item_once(settings, storage, items, tmp_path):
