@@ -321,8 +321,10 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
 def _print_timings(outcomes) -> None:
     total = sum(o.seconds for o in outcomes) or 1.0
     table = Table(title="Where the time went")
-    for column in ("flow", "step", "seconds", "share"):
-        table.add_column(column, justify="right" if column in ("seconds", "share") else "left")
+    for column in ("flow", "step"):
+        table.add_column(column, overflow="fold")
+    for column in ("seconds", "share"):
+        table.add_column(column, justify="right", no_wrap=True)
     from cosmo.pipeline.registry import get_step
 
     for outcome in outcomes:
@@ -336,8 +338,10 @@ def _print_candidates(storage, day: str) -> None:
     table = storage.read("knowledge_candidates", day,
                          columns=["behaviour", "relation", "head_text", "product_text", "tail", "parse_status"])
     counts = Table(title="Knowledge candidates by relation")
-    for column in ("behaviour", "relation", "candidates", "ok", "copied example", "no tail"):
-        counts.add_column(column, justify="left" if column in ("behaviour", "relation") else "right")
+    for column in ("behaviour", "relation"):
+        counts.add_column(column, overflow="fold")
+    for column in ("total", "ok", "copied", "no tail"):  # short: an 80-column terminal shows them whole
+        counts.add_column(column, justify="right", no_wrap=True)
     summary: dict[tuple[str, str], list[int]] = {}
     for row in table.select(["behaviour", "relation", "parse_status"]).to_pylist():
         entry = summary.setdefault((row["behaviour"], row["relation"]), [0, 0, 0])
@@ -345,7 +349,7 @@ def _print_candidates(storage, day: str) -> None:
         entry[0 if status == "ok" else 1 if status == "copied_example" else 2] += 1
     for (behaviour, relation), (ok, copied, other) in sorted(summary.items()):
         counts.add_row(behaviour, relation, f"{ok + copied + other:,}", f"{ok:,}", f"{copied:,}", f"{other:,}")
-    counts.caption = "copied example: the tail repeats an answer of the prompt's in-context examples"
+    counts.caption = "copied: the tail repeats an answer of the prompt's in-context examples"
     console.print(counts)
     examples = Table(title="Some candidates")
     for column in ("head", "product", "relation", "tail"):

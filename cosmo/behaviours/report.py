@@ -9,11 +9,16 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+SHORT_HEADERS = {"product_types": "types", "search_buy_pairs": "search-buy", "co_buy_pairs": "co-buy"}
+
 
 def statistics_table(statistics: pa.Table, title: str = "Sampled behaviours per domain") -> Table:
     table = Table(title=title)
-    for name in statistics.column_names:
-        table.add_column(name.replace("_", " "), justify="left" if name == "domain" else "right")
+    for name in statistics.column_names:  # short headers, so that an 80-column terminal shows them whole
+        if name == "domain":
+            table.add_column("domain", overflow="fold")
+        else:
+            table.add_column(SHORT_HEADERS.get(name, name.replace("_", " ")), justify="right", no_wrap=True)
     for row in statistics.to_pylist():
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()))
     totals = {c: sum(statistics.column(c).to_pylist()) for c in ("search_buy_pairs", "co_buy_pairs")}
@@ -23,9 +28,9 @@ def statistics_table(statistics: pa.Table, title: str = "Sampled behaviours per 
 
 def dropped_table(dropped: dict[str, dict[str, int]], kept: dict[str, int]) -> Table:
     table = Table(title="Why candidate pairs were dropped")
-    table.add_column("behaviour")
-    table.add_column("reason")
-    table.add_column("pairs", justify="right")
+    table.add_column("behaviour", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    table.add_column("pairs", justify="right", no_wrap=True)
     for behaviour, reasons in dropped.items():
         table.add_row(behaviour, "[green]kept[/green]", f"{kept.get(behaviour, 0):,}")
         for reason, count in reasons.items():

@@ -183,7 +183,7 @@ def show(node: Annotated[str, typer.Argument(help="Node id, or a name: query, pr
     if len(found) > 1:
         table = Table(title=f"{len(found)} nodes match {node!r}; showing the first")
         for column in ("node_id", "node_type", "name", "domain"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for row in found[:limit]:
             table.add_row(row["node_id"], row["node_type"], row["name"], row["domain"] or "")
         console.print(table)

@@ -61,11 +61,15 @@ def train(ds: DateOption = "", config: ConfigOption = None) -> None:
 def print_evaluation(outputs: dict, ds: str) -> None:
     """The evaluation step's outputs (:meth:`~cosmo.lm.evaluate.EvaluationResult.to_outputs`) as a table."""
     table = Table(title=f"COSMO-LM on the held-out data of {ds}")
-    table.add_column("figure")
-    table.add_column(f"challenger {outputs['challenger']}", justify="right")
+    table.add_column("figure", overflow="fold")
+    # the models' URIs go in the caption: as headers they would be cut in an 80-column terminal
+    table.add_column("challenger", justify="right", no_wrap=True)
+    models = [f"challenger {outputs['challenger']}"]
     theirs = outputs.get("champion_metrics")
     if theirs:
-        table.add_column(f"champion {outputs['champion']}", justify="right")
+        table.add_column("champion", justify="right", no_wrap=True)
+        models.append(f"champion {outputs['champion']}")
+    table.caption = "; ".join(models)
     for name, value in outputs["challenger_metrics"].items():
         row = [name.replace("_", " "), f"{value:.3f}"]
         if theirs:
@@ -147,8 +151,8 @@ def generate(head: Annotated[str, typer.Argument(help="The search query (search_
     answers = generate_answers(student, tokenizer, [s for s, _ in asked], [p for _, p in asked],
                                max_new_tokens=settings.generation.max_new_tokens)
     table = Table(title=f"{uri}: {behaviour} {head!r} -> {product!r}")
-    table.add_column("relation")
-    table.add_column("tails")
+    table.add_column("relation", overflow="fold")
+    table.add_column("tails", overflow="fold")
     for name, answer in zip(relations, answers, strict=True):
         tails = listed_tails(answer)
         table.add_row(name, "; ".join(tails) if tails else f"[dim](none: {answer[:60]!r})[/dim]")

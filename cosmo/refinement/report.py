@@ -9,6 +9,7 @@ import json
 from collections import Counter
 
 import pyarrow as pa
+from rich.console import Group
 from rich.table import Table
 
 from cosmo.behaviours.report import figure_png
@@ -74,17 +75,42 @@ def report_markdown(ds, by_domain: dict[str, Counter], by_relation: dict[str, Co
                         "## Per relation", counts_markdown(by_relation, "relation")]) + "\n"
 
 
-def rich_table(counts: dict[str, Counter], dimension: str, title: str) -> Table:
-    """The same counts for the terminal."""
-    columns = _columns(counts)
+# Short one-word headers for the terminal (an 80-column one shows each whole); the caption spells them out.
+SHORT_NAMES = {KEPT: "kept", "unparsed": "unparsed", "copied_example": "copied", "too_short": "short",
+               "too_long": "long", "echoes_context": "echoes", "generic": "generic",
+               "high_perplexity": "perplexity", "paraphrase": "paraphrase"}
+FIRST_TABLE_OUTCOMES = (KEPT, "unparsed", "copied_example", "too_short", "too_long")
+
+
+def _counts_table(counts: dict[str, Counter], dimension: str, title: str, columns: list[str],
+                  with_total: bool) -> Table:
     table = Table(title=title)
-    table.add_column(dimension, no_wrap=True)
-    table.add_column("candidates", justify="right")
+    table.add_column(dimension, overflow="fold")
+    if with_total:
+        table.add_column("total", justify="right", no_wrap=True)
     for column in columns:
-        table.add_column(column.replace("_", " "), justify="right")
+        table.add_column(SHORT_NAMES.get(column, column.replace("_", " ")), justify="right", no_wrap=True)
     for value, counter in counts.items():
-        table.add_row(value, f"{sum(counter.values()):,}", *(f"{counter[c]:,}" for c in columns))
+        total = [f"{sum(counter.values()):,}"] if with_total else []
+        table.add_row(value, *total, *(f"{counter[c]:,}" for c in columns))
     return table
+
+
+def rich_table(counts: dict[str, Counter], dimension: str, title: str) -> Group:
+    """The same counts for the terminal: kept and the first filters' drops, then the other filters'
+    drops in a second table (all of them side by side do not fit an 80-column terminal)."""
+    columns = _columns(counts)
+    first = [c for c in columns if c in FIRST_TABLE_OUTCOMES]
+    rest = [c for c in columns if c not in FIRST_TABLE_OUTCOMES]
+    shown = [c for c in columns if SHORT_NAMES.get(c, c) != c.replace("_", " ")]
+    legend = "; ".join(f"{SHORT_NAMES[c]}: {c.replace('_', ' ')}" for c in shown)
+    tables = [_counts_table(counts, dimension, title, first, with_total=True)]
+    if rest:
+        tables.append(_counts_table(counts, dimension, f"{title} (continued: later filters)", rest,
+                                    with_total=False))
+    if legend:
+        tables[-1].caption = f"dropped as {legend}"
+    return Group(*tables)
 
 
 def filter_plot(by_domain: dict[str, Counter], by_relation: dict[str, Counter], title: str) -> bytes:
