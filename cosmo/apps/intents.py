@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from cosmo.apps.knowledge import Knowledge
 from cosmo.apps.metrics import Spread, recall_at_k, spread
-from cosmo.apps.report import Section
+from cosmo.apps.report import Section, figure_png, pyplot
 from cosmo.catalog import ENGAGEMENT_EVENTS
 
 RELATION_GRAPH_SCHEMA = pa.schema([
@@ -381,10 +381,7 @@ def read_generated_shop(root: str, ds: dt.date | str) -> tuple[pa.Table, pa.Tabl
 
 def identification_plot(result: IdentificationResult) -> bytes:
     """PNG: each metric's mean (error bar: std over seeds) per model."""
-    from cosmo.behaviours.report import figure_png
-    from cosmo.knowledge.report import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     fig, axis = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / len(result.figures)
     for offset, (model, by_metric) in enumerate(result.figures.items()):

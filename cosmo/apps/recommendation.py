@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from cosmo.apps.knowledge import Knowledge
 from cosmo.apps.metrics import Spread, ranking_metrics, spread
-from cosmo.apps.report import Section
+from cosmo.apps.report import Section, figure_png, pyplot
 from cosmo.errors import DataError
 from cosmo.loaders.tabular import require_columns
 
@@ -563,13 +563,7 @@ def results_table(evaluations: Sequence[DatasetEvaluation], k: int = 10) -> list
 
 def results_plot(evaluations: Sequence[DatasetEvaluation], k: int = 10) -> bytes:
     """PNG: Hits@k and MRR@k per dataset (groups) and model (bars), with the spread over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from cosmo.behaviours.report import figure_png
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     width = 0.8 / len(MODELS)
     for axis, metric in zip(axes, ("hits", "mrr"), strict=True):

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from cosmo.apps.knowledge import Knowledge
 from cosmo.apps.metrics import Spread, f1_scores, spread
-from cosmo.apps.report import Section
+from cosmo.apps.report import Section, figure_png, pyplot
 from cosmo.catalog import ESCI_LABELS, query_key
 from cosmo.errors import DataError
 
@@ -444,20 +444,9 @@ def _evaluate(examples: Sequence[RelevanceExample], knowledge: Knowledge, params
 
 # --- report -------------------------------------------------------------------------------------------
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def relevance_plot(result: RelevanceResult) -> bytes:
     """PNG: one panel per mode, macro and micro F1 grouped, one bar per model with its std over seeds."""
-    from cosmo.behaviours.report import figure_png
-
-    plt = _pyplot()
+    plt = pyplot()
     models, modes = result.params.models, result.params.modes
     fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4.2), sharey=True, squeeze=False)
     width = 0.8 / len(models)
