@@ -53,6 +53,12 @@ class StorageSettings(Section):
         return str(Path(value).expanduser().resolve())
 
 
+# cosmo.catalog's BEHAVIOUR_EVENTS columns and EVENT_TYPES, written out so that the configuration does not load
+# the catalogue (a test checks that they match).
+EventColumn = Literal["session_id", "user_id", "ts", "event_type", "query", "product_id"]
+EventType = Literal["search", "view", "click", "add_to_cart", "purchase"]
+
+
 class SourceSettings(Section):
     """The behaviour logs the daily refresh ingests, in the raw layout (the sample shop writes it;
     ``cosmo data import`` converts the public formats into it)."""
@@ -69,7 +75,7 @@ class SourceSettings(Section):
         "the day proceeds); above it the day fails and publishes nothing but its rejects. 0: any bad row fails "
         "the day.",
     )
-    event_key: list[Literal["session_id", "user_id", "ts", "event_type", "query", "product_id"]] = Field(
+    event_key: list[EventColumn] = Field(
         default_factory=lambda: ["session_id", "user_id", "ts", "event_type", "query", "product_id"],
         min_length=1,
         description="Event columns that identify one event: rows of a day with the same values are one event "
@@ -79,6 +85,31 @@ class SourceSettings(Section):
         default="reject",
         description="Events whose ts falls outside the day's partition (UTC): reject (to behaviour_rejects, "
         "reasons late_event and early_event) or keep (in this day's partition, counted in a warning).",
+    )
+    columns: dict[EventColumn, str] = Field(
+        default_factory=dict,
+        description="The shop's events column for each of ours (session_id, user_id, ts, event_type, query, "
+        "product_id), e.g. {product_id = \"sku\", event_type = \"evt\"}; a column not named here has our name. "
+        "Other columns of the shop's files are ignored with a warning. Only the events are mapped: products/, "
+        "relevance/ and intentions/ are Parquet with our names.",
+    )
+    event_types: dict[str, EventType] = Field(
+        default_factory=dict,
+        description="The shop's event_type value for each of ours (search, view, click, add_to_cart, purchase), "
+        "e.g. {\"add-to-basket\" = \"add_to_cart\", pageview = \"view\"}; values not named here are read as "
+        "they are, so one that is not ours is rejected as unknown_event_type.",
+    )
+    format: Literal["auto", "parquet", "csv", "jsonl"] = Field(
+        default="auto",
+        description="Format of the events files (events only). auto: by extension (.parquet/.pq, .csv, "
+        ".jsonl/.json/.ndjson; csv and jsonl also gzipped, .gz), files with another extension are skipped with "
+        "a warning; parquet, csv or jsonl: every file of the day's folder but hidden and marker files (. or _).",
+    )
+    ts_format: str | None = Field(
+        default=None,
+        description="strptime format of a ts written as text, e.g. \"%d/%m/%Y %H:%M:%S\" (UTC unless it has %z); "
+        "none: ISO 8601. A numeric ts is epoch time: milliseconds when its magnitude is at least 1e11 (1e11 s is "
+        "the year 5138, 1e11 ms is 1973), seconds otherwise.",
     )
 
 

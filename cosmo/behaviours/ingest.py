@@ -4,6 +4,15 @@ Raw layout (what `cosmo data generate` writes and what the public-format loaders
 ``events/ds=YYYY-MM-DD/*.parquet`` (required), ``products/*.parquet`` (required),
 ``relevance/*.parquet`` and ``intentions/*.parquet`` (optional).
 
+A shop's own clickstream is read as it is exported (:class:`EventMapping`, from ``source.columns``,
+``source.event_types``, ``source.format`` and ``source.ts_format``): the events files of the day may be
+Parquet, CSV or JSON lines (csv and jsonl also gzipped), local or on any fsspec filesystem (``s3://``);
+the shop's columns are renamed to ours, its event values mapped to ours and its ts parsed (text by
+``ts_format`` or ISO 8601, numbers as epoch seconds or milliseconds) before the checks below. Columns we
+do not read are ignored, with one warning per file; a missing one fails the day naming the shop's name
+and ours. Only the events are mapped: the catalogue files (products, relevance, intentions) stay
+Parquet with our column names.
+
 Event rows: real clickstreams carry some garbage every day, so a bad event row does not stop the
 day. Each one goes to ``behaviour_rejects`` (file, row within the file, field, reason code, message
 and the raw record as JSON; reasons in :data:`cosmo.catalog.REJECT_REASONS`) and the day proceeds
@@ -34,6 +43,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
 from cosmo.catalog import (
@@ -56,6 +67,12 @@ NEEDS_PRODUCT = ("view", "click", "add_to_cart", "purchase")
 LATE_EVENT_CHOICES = ("reject", "keep")
 FIRST_ROWS_SHOWN = 3  # per reason, in the error of a day with too many rejects
 _CAST_SLICE = 4_096  # a column that fails to cast is retried in slices, then value by value
+EVENT_FORMATS = ("auto", "parquet", "csv", "jsonl")
+_EXTENSIONS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv", ".jsonl": "jsonl",
+               ".json": "jsonl", ".ndjson": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl",
+               ".ndjson.gz": "jsonl"}
+EPOCH_MS_FROM = 1e11  # a numeric ts at least this large is epoch milliseconds (1e11 s would be the year 5138)
+_CSV_BLOCK_BYTES = 8 << 20  # the CSV reader's batches: bytes, not rows
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,156 @@ class EventDeduplicator:
         return (table if dropped == 0 else table.take(pa.array(keep))), dropped
 
 
+@dataclass(frozen=True)
+class EventMapping:
+    """How a shop's events files are read into ours (``source.columns``, ``source.event_types``,
+    ``source.format`` and ``source.ts_format``; see :class:`cosmo.config.SourceSettings`)."""
+
+    columns: dict[str, str] = field(default_factory=dict)  # our column -> the shop's
+    event_types: dict[str, str] = field(default_factory=dict)  # the shop's value -> ours
+    format: str = "auto"
+    ts_format: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.columns if name not in BEHAVIOUR_EVENTS.columns]
+        if unknown:
+            raise ValueError(f"source.columns: {unknown[0]!r} is not an event column "
+                             f"({', '.join(BEHAVIOUR_EVENTS.columns)})")
+        bad = {theirs: ours for theirs, ours in self.event_types.items() if ours not in EVENT_TYPES}
+        if bad:
+            theirs, ours = next(iter(bad.items()))
+            raise ValueError(f"source.event_types: {theirs!r} maps to {ours!r}, not one of {', '.join(EVENT_TYPES)}")
+        if self.format not in EVENT_FORMATS:
+            raise ValueError(f"source.format must be one of {', '.join(EVENT_FORMATS)}, got {self.format!r}")
+
+    @classmethod
+    def from_settings(cls, source) -> EventMapping:
+        """The mapping of a :class:`cosmo.config.SourceSettings`."""
+        return cls(columns=dict(source.columns), event_types=dict(source.event_types), format=source.format,
+                   ts_format=source.ts_format)
+
+    def theirs(self, ours: str) -> str:
+        return self.columns.get(ours, ours)
+
+    def format_of(self, path: str) -> str | None:
+        """The format ``path`` is read in; None: not an events file (auto and an unknown extension)."""
+        if self.format != "auto":
+            return self.format
+        leaf = path.rsplit("/", 1)[-1].lower()
+        return next((fmt for ext, fmt in sorted(_EXTENSIONS.items(), key=lambda e: -len(e[0]))
+                     if leaf.endswith(ext)), None)
+
+    def apply(self, batch: pa.Table) -> pa.Table:
+        """``batch`` (the shop's columns, all present) with our names, event values and ts."""
+        columns = {ours: batch.column(self.theirs(ours)) for ours in BEHAVIOUR_EVENTS.columns}
+        columns["event_type"] = self._map_event_types(columns["event_type"])
+        columns["ts"] = self._parse_ts(columns["ts"])
+        return pa.table(columns)
+
+    def _map_event_types(self, column: pa.ChunkedArray) -> pa.ChunkedArray:
+        if not self.event_types:
+            return column
+        if not pa.types.is_string(column.type):
+            try:
+                column = column.cast(pa.string())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return column  # the check names the values it cannot read
+        at = pc.index_in(column, value_set=pa.array(list(self.event_types), pa.string()))
+        mapped = pc.take(pa.array(list(self.event_types.values()), pa.string()), at)
+        return pc.if_else(pc.is_valid(at), mapped, column)
+
+    def _parse_ts(self, column: pa.ChunkedArray) -> pa.ChunkedArray:
+        target = BEHAVIOUR_EVENTS.schema.field("ts").type
+        kind = column.type
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            values = column.cast(pa.float64())
+            millis = pc.if_else(pc.greater_equal(pc.abs(values), EPOCH_MS_FROM), values, pc.multiply(values, 1000.0))
+            return pc.round(millis).cast(pa.int64()).cast(target)
+        if self.ts_format is None or not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            return column  # ISO 8601 text and timestamps are read by the check's cast
+        try:
+            parsed = pc.strptime(column, format=self.ts_format, unit="ms")
+        except pa.ArrowInvalid:
+            # Some values do not fit the format: the others are parsed, these are left as text for the check
+            # to reject (bad_value, naming the value).
+            parsed = pc.strptime(column, format=self.ts_format, unit="ms", error_is_null=True)
+            as_text = pc.strftime(parsed.cast(pa.timestamp("ms", tz="UTC")), format="%Y-%m-%dT%H:%M:%SZ")
+            return pc.if_else(pc.is_valid(parsed), as_text, column)
+        return parsed.cast(target)
+
+
+def event_files(fs: fsspec.AbstractFileSystem, folder: str, mapping: EventMapping) -> list[str]:
+    """The day's events files in ``folder``: hidden and marker files aside, those of a known format."""
+    if not fs.exists(folder):
+        return []
+    files = sorted(p for p in fs.find(folder) if not p.rstrip("/").rsplit("/", 1)[-1].startswith(("_", ".")))
+    skipped = [p for p in files if mapping.format_of(p) is None]
+    if skipped:
+        log.warning("skipped %d file(s) in %s of no known events format (source.format auto): %s", len(skipped),
+                    folder, ", ".join(p.rsplit("/", 1)[-1] for p in skipped[:5]) + (", ..." if len(skipped) > 5 else ""))
+    return [p for p in files if p not in skipped]
+
+
+def _columns_to_read(path: str, names: Sequence[str], mapping: EventMapping) -> list[str]:
+    """The shop's columns that we read, after failing on a missing one and warning about the others."""
+    wanted = [mapping.theirs(ours) for ours in BEHAVIOUR_EVENTS.columns]
+    for ours, theirs in zip(BEHAVIOUR_EVENTS.columns, wanted, strict=True):
+        if theirs not in names:
+            raise DataError(f"missing column for dataset {BEHAVIOUR_EVENTS.name}: column {theirs!r} ({ours}) is "
+                            "missing", file=path, field=ours)
+    extra = [name for name in names if name not in wanted]
+    if extra:
+        log.warning("%s: ignored column(s) not read as events (map them in source.columns if wanted): %s", path,
+                    ", ".join(extra))
+    return list(dict.fromkeys(wanted))
+
+
+def read_event_batches(fs: fsspec.AbstractFileSystem, path: str, mapping: EventMapping,
+                       batch_rows: int = 1_000_000):
+    """The shop's rows of one events file, in batches: (the rows as read, the rows in our columns)."""
+    fmt = mapping.format_of(path)
+    try:
+        if fmt == "parquet":
+            parquet = pq.ParquetFile(path, filesystem=fs)
+            read = _columns_to_read(path, parquet.schema_arrow.names, mapping)
+            batches = (pa.Table.from_batches([b]) for b in parquet.iter_batches(batch_size=batch_rows, columns=read))
+        elif fmt == "csv":
+            batches = _csv_batches(fs, path, mapping)
+        else:
+            batches = _jsonl_batches(fs, path, mapping, batch_rows)
+        for batch in batches:
+            yield batch, mapping.apply(batch)
+    except (pa.ArrowInvalid, OSError) as exc:
+        what = {"parquet": "Parquet file", "csv": "CSV file", "jsonl": "JSON lines file"}[fmt]
+        raise DataError(f"not a readable {what}: {exc}", file=path) from None
+
+
+def _csv_batches(fs, path: str, mapping: EventMapping):
+    with fs.open(path, "rb", compression="infer") as head:
+        names = pcsv.open_csv(head, read_options=pcsv.ReadOptions(block_size=1 << 20)).schema.names
+    read = _columns_to_read(path, names, mapping)
+    # Our text columns are read as text (ids such as 00123 stay as they are; inference would see numbers); an
+    # empty field is a missing value. The ts is inferred: numbers are epoch time, text is parsed after.
+    text = [mapping.theirs(f.name) for f in BEHAVIOUR_EVENTS.schema if pa.types.is_string(f.type)]
+    convert = pcsv.ConvertOptions(include_columns=read, column_types={name: pa.string() for name in text},
+                                  strings_can_be_null=True)
+    with fs.open(path, "rb", compression="infer") as stream:
+        reader = pcsv.open_csv(stream, read_options=pcsv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+                               convert_options=convert)
+        for batch in reader:
+            yield pa.Table.from_batches([batch])
+
+
+def _jsonl_batches(fs, path: str, mapping: EventMapping, batch_rows: int):
+    # pyarrow reads JSON lines whole (in parallel blocks); the day's files are sliced into batches after.
+    with fs.open(path, "rb", compression="infer") as stream:
+        table = pjson.read_json(stream)
+    read = _columns_to_read(path, table.column_names, mapping)
+    table = table.select(read)
+    for start in range(0, max(table.num_rows, 1), batch_rows):
+        yield table.slice(start, batch_rows)
+
+
 def raw_files(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
     if not fs.exists(folder):
         return []
@@ -171,11 +338,13 @@ def _cast_or_null(column: pa.Array | pa.ChunkedArray, target: pa.DataType) -> tu
 
 
 def check_events(batch: pa.Table, file: str, row_offset: int, *, product_ids: pa.Array,
-                 day: dt.date, late_events: str = "reject") -> tuple[pa.Table, pa.Table, dict[str, int]]:
+                 day: dt.date, late_events: str = "reject",
+                 raw: pa.Table | None = None) -> tuple[pa.Table, pa.Table, dict[str, int]]:
     """Conform a batch to the events schema and check each row against the rules.
 
     Returns the good rows, the rejected ones (as ``behaviour_rejects`` rows; the first failed rule names a
-    row's reason) and the count of late and early events kept (with ``late_events`` "keep").
+    row's reason; their raw record is the row of ``raw``, the batch as the shop wrote it, if given) and the
+    count of late and early events kept (with ``late_events`` "keep").
     """
     missing = [name for name in BEHAVIOUR_EVENTS.columns if name not in batch.column_names]
     if missing:
@@ -244,7 +413,8 @@ def check_events(batch: pa.Table, file: str, row_offset: int, *, product_ids: pa
         "reason": pa.array(reason[rejected], pa.string()),
         "detail": pa.array(detail[rejected], pa.string()),
         "raw": pa.array([json.dumps(record, default=str, ensure_ascii=False)
-                         for record in batch.take(pa.array(rejected, pa.int64())).to_pylist()], pa.string()),
+                         for record in (batch if raw is None else raw).take(pa.array(rejected, pa.int64())).to_pylist()],
+                        pa.string()),
     }, schema=BEHAVIOUR_REJECTS.schema)
     table = pa.Table.from_arrays([columns[name] for name in BEHAVIOUR_EVENTS.columns],
                                  schema=_nullable(BEHAVIOUR_EVENTS.schema))
@@ -301,17 +471,20 @@ def _too_many_rejects(tally: _Tally, max_share: float, ds: dt.date, rejects_uri:
 
 def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
                source_options: dict | None = None, batch_rows: int = 1_000_000, max_reject_share: float = 0.001,
-               event_key: Sequence[str] | None = None, late_events: str = "reject") -> IngestResult:
+               event_key: Sequence[str] | None = None, late_events: str = "reject",
+               mapping: EventMapping | None = None) -> IngestResult:
     """Validate and publish one day of raw logs plus the catalogue snapshot; bad event rows go to
-    ``behaviour_rejects`` (see the module's docstring for when the day fails)."""
+    ``behaviour_rejects`` (see the module's docstring for when the day fails). ``mapping``: how the shop's
+    events files are read (default: our column names and values, any of the formats by extension)."""
     ds = as_date(ds)
+    mapping = EventMapping() if mapping is None else mapping
     if late_events not in LATE_EVENT_CHOICES:
         raise ValueError(f"source.late_events must be one of {', '.join(LATE_EVENT_CHOICES)}, got {late_events!r}")
     deduplicator = EventDeduplicator(BEHAVIOUR_EVENTS.columns if event_key is None else event_key)
     fs, root = fsspec.core.url_to_fs(source_uri, **(source_options or {}))
     root = root.rstrip("/")
-    event_files = raw_files(fs, f"{root}/events/ds={ds.isoformat()}")
-    if not event_files:
+    day_files = event_files(fs, f"{root}/events/ds={ds.isoformat()}", mapping)
+    if not day_files:
         raise FileNotFoundError(f"no behaviour events for {ds} under {source_uri}/events/ds={ds.isoformat()}")
     product_files = raw_files(fs, f"{root}/products")
     if not product_files:
@@ -336,16 +509,11 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
     with storage.writer(BEHAVIOUR_REJECTS, ds) as rejects_out:
         try:
             with storage.writer(BEHAVIOUR_EVENTS, ds) as events_out:
-                for path in event_files:
-                    try:
-                        parquet = pq.ParquetFile(path, filesystem=fs)
-                    except (pa.ArrowInvalid, OSError) as exc:
-                        raise DataError(f"not a readable Parquet file: {exc}", file=path) from None
+                for path in day_files:
                     offset = 0
-                    for batch in parquet.iter_batches(batch_size=batch_rows):
+                    for raw, batch in read_event_batches(fs, path, mapping, batch_rows):
                         good, rejects, kept_outside_day = check_events(
-                            pa.Table.from_batches([batch]), path, offset, product_ids=product_ids, day=ds,
-                            late_events=late_events)
+                            batch, path, offset, product_ids=product_ids, day=ds, late_events=late_events, raw=raw)
                         good, duplicates = deduplicator.keep_first(good)
                         events_out.write(good)
                         rejects_out.write(rejects)

@@ -60,7 +60,8 @@ def train(ds: DateOption = "", config: ConfigOption = None) -> None:
 
 def print_evaluation(outputs: dict, ds: str) -> None:
     """The evaluation step's outputs (:meth:`~cosmo.lm.evaluate.EvaluationResult.to_outputs`) as a table."""
-    table = Table(title=f"COSMO-LM on the held-out data of {ds}")
+    title = f"COSMO-LM on the held-out data of {ds}"
+    table = Table(title=title, min_width=len(title) + 4)  # short headers: the title must not wrap
     table.add_column("figure", overflow="fold")
     # the models' URIs go in the caption: as headers they would be cut in an 80-column terminal
     table.add_column("challenger", justify="right", no_wrap=True)

@@ -37,12 +37,12 @@ def raw_logs_ready(ds: str, settings: Settings) -> tuple[bool, str]:
     """Whether the day's raw events and the catalogue are in the source location (cheap: a listing)."""
     import fsspec
 
-    from cosmo.behaviours.ingest import raw_files
+    from cosmo.behaviours.ingest import EventMapping, event_files, raw_files
 
     fs, root = fsspec.core.url_to_fs(settings.source.uri, **settings.storage.storage_options)
     root = root.rstrip("/")
     events = f"{root}/events/{partition_name(ds)}"
-    if not raw_files(fs, events):
+    if not event_files(fs, events, EventMapping.from_settings(settings.source)):  # any format the ingest reads
         return False, f"no behaviour events yet under {settings.source.uri}/events/{partition_name(ds)}"
     if not raw_files(fs, f"{root}/products"):
         return False, f"no product catalogue yet under {settings.source.uri}/products"
@@ -50,12 +50,12 @@ def raw_logs_ready(ds: str, settings: Settings) -> tuple[bool, str]:
 
 
 def ingest(ds: str, settings: Settings) -> Outputs:
-    from cosmo.behaviours.ingest import ingest_day
+    from cosmo.behaviours.ingest import EventMapping, ingest_day
 
     source = settings.source
     result = ingest_day(source.uri, Storage.from_settings(settings), ds, source_options=settings.storage.storage_options,
                         max_reject_share=source.max_reject_share, event_key=source.event_key,
-                        late_events=source.late_events)
+                        late_events=source.late_events, mapping=EventMapping.from_settings(source))
     log.info("ingested %s: %s (of %d event rows read: %d rejected, %d duplicates dropped)", ds, result.rows,
              result.rows_read, sum(result.rejects.values()), result.duplicates)
     return {**result.uris, "rows": result.rows, "rejected": sum(result.rejects.values()), "rejects": result.rejects,

@@ -84,7 +84,7 @@ FIRST_TABLE_OUTCOMES = (KEPT, "unparsed", "copied_example", "too_short", "too_lo
 
 def _counts_table(counts: dict[str, Counter], dimension: str, title: str, columns: list[str],
                   with_total: bool) -> Table:
-    table = Table(title=title)
+    table = Table(title=title, min_width=len(title) + 4)  # a narrow table would wrap its title
     table.add_column(dimension, overflow="fold")
     if with_total:
         table.add_column("total", justify="right", no_wrap=True)

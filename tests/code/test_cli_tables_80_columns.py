@@ -44,6 +44,7 @@ def render(*renderables) -> tuple[str, list[str]]:
     for renderable in renderables:
         console.print(renderable)
         headers += [str(column.header) for table in tables_in(renderable) for column in table.columns]
+        headers += [str(table.title) for table in tables_in(renderable) if table.title]  # titles must not wrap
     return console.export_text(), [h for h in headers if h]
 
 
@@ -115,7 +116,8 @@ def test_timings_and_candidates_fit(monkeypatch):
             for status in ("ok", "copied_example", "no_tail")] * 500
     cli._print_candidates(_Storage({"knowledge_candidates": pa.Table.from_pylist(rows)}), "2026-11-27")
     assert_readable(console.export_text(), ["flow", "step", "seconds", "share", "behaviour", "relation", "total",
-                                            "ok", "copied", "no tail", "head", "product", "tail"])
+                                            "ok", "copied", "no tail", "head", "product", "tail",
+                                            "Knowledge candidates by relation", "Where the time went"])
 
 
 def test_refinement_fits(monkeypatch):
@@ -145,5 +147,5 @@ def test_lm_evaluation_fits(monkeypatch):
                              "challenger_metrics": metrics, "champion_metrics": metrics, "promoted": True,
                              "alias": "champion", "reason": "better on the held-out data"}, "2026-11-27")
     text = console.export_text()
-    assert_readable(text, ["figure", "challenger", "champion"])
+    assert_readable(text, ["figure", "challenger", "champion", "COSMO-LM on the held-out data of 2026-11-27"])
     assert "models:/cosmo-lm-student/12" in text and "models:/cosmo-lm-student/11" in text

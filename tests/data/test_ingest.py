@@ -1,6 +1,7 @@
 """Ingest: bad event rows are quarantined with their file, row and field, the day fails only when too many
 are bad, duplicate deliveries are dropped, events outside the day are rejected or kept, and a failed day
-publishes no events."""
+publishes no events; a shop's own clickstream (its column names, event values, ts format; CSV, JSON lines or
+Parquet) is read through the mapping of the config."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ import datetime as dt
 import json
 import logging
 import shutil
+from typing import get_args
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
-from cosmo.behaviours.ingest import TooManyRejects, ingest_day
-from cosmo.catalog import BEHAVIOUR_EVENTS, REJECT_REASONS
+from cosmo.behaviours.ingest import EventMapping, TooManyRejects, ingest_day
+from cosmo.catalog import BEHAVIOUR_EVENTS, EVENT_TYPES, REJECT_REASONS
 from cosmo.config import Settings, SourceSettings
 from cosmo.errors import DataError
 from cosmo.shopgen import generate_shop
+from cosmo.storage import Storage
 
 DAY = dt.date(2026, 11, 27)
 DAY_START = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
@@ -350,3 +355,165 @@ def test_a_ts_column_of_text_is_read_row_by_row(raw, storage):
     assert result.rejects == {"bad_value": 2}
     assert pc.min(storage.read("behaviour_events", DAY).column("ts")).as_py() >= DAY_START
     assert "cannot read 'not a time' as timestamp" in rejects_of(storage)[0]["detail"]
+
+
+# A shop's own clickstream: its column names, its event vocabulary, its ts formats.
+FOREIGN_SOURCE = {
+    "columns": {"session_id": "session", "user_id": "uid", "ts": "when", "event_type": "evt", "query": "search_term",
+                "product_id": "sku"},
+    "event_types": {"add-to-basket": "add_to_cart", "pageview": "view", "buy": "purchase"},
+    "ts_format": "%d/%m/%Y %H:%M:%S",
+}
+TS_FORMATS = {"text": lambda t: t.strftime("%d/%m/%Y %H:%M:%S"), "epoch_ms": lambda t: int(t.timestamp() * 1000),
+              "epoch_s": lambda t: int(t.timestamp())}
+
+
+def foreign_mapping(**changes) -> EventMapping:
+    return EventMapping.from_settings(SourceSettings(**{**FOREIGN_SOURCE, **changes}))
+
+
+def foreign_clickstream(raw) -> tuple[list[dict], list[dict]]:
+    """The shop's rows (its names and values, ts as a datetime) and the behaviour_events rows they are."""
+    sku, other = pq.read_table(raw / "products" / "products.parquet").column("product_id").to_pylist()[:2]
+    at = [DAY_START + dt.timedelta(hours=8, minutes=i, seconds=7 * i) for i in range(5)]
+    shop = [
+        {"session": "s-1", "uid": "u-1", "when": at[0], "evt": "search", "search_term": "tent", "sku": None},
+        {"session": "s-1", "uid": "u-1", "when": at[1], "evt": "pageview", "search_term": "tent", "sku": sku},
+        {"session": "s-1", "uid": "u-1", "when": at[2], "evt": "add-to-basket", "search_term": None, "sku": sku},
+        {"session": "s-1", "uid": "u-1", "when": at[3], "evt": "buy", "search_term": None, "sku": sku},
+        {"session": "s-2", "uid": None, "when": at[4], "evt": "pageview", "search_term": None, "sku": other},
+    ]
+    ours = [{"session_id": r["session"], "user_id": r["uid"], "ts": r["when"],
+             "event_type": FOREIGN_SOURCE["event_types"].get(r["evt"], r["evt"]), "query": r["search_term"],
+             "product_id": r["sku"]} for r in shop]
+    return shop, ours
+
+
+def write_foreign(raw, rows: list[dict], fmt: str, ts: str, name: str = "part-00000", **extra) -> None:
+    """The day's events as the shop exports them (the generated Parquet events removed)."""
+    folder = raw / "events" / f"ds={DAY}"
+    for path in folder.glob("*.parquet"):
+        path.unlink()
+    rows = [{**r, "when": TS_FORMATS[ts](r["when"]), **extra} for r in rows]
+    if fmt == "jsonl":
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return
+    table = pa.Table.from_pylist(rows)
+    if fmt == "parquet":
+        pq.write_table(table, folder / f"{name}.parquet")
+    else:
+        with pa.CompressedOutputStream(str(folder / f"{name}.{fmt}"), "gzip") if fmt.endswith(".gz") else \
+                pa.OSFile(str(folder / f"{name}.{fmt}"), "wb") as out:
+            pcsv.write_csv(table, out)
+
+
+@pytest.mark.parametrize(("fmt", "ts"), [("csv", "text"), ("csv.gz", "epoch_ms"), ("jsonl", "text"),
+                                         ("jsonl", "epoch_ms"), ("parquet", "epoch_s"), ("parquet", "text")])
+def test_a_shops_own_clickstream_is_ingested_through_the_mapping(raw, tmp_path, fmt, ts):
+    from cosmo.pipeline.steps import ingest
+
+    shop, ours = foreign_clickstream(raw)
+    write_foreign(raw, shop, fmt, ts)
+    settings = Settings(storage={"root": str(tmp_path / "data")}, source=FOREIGN_SOURCE)
+    outputs = ingest(DAY.isoformat(), settings)  # the step, gates and all
+    assert outputs["rejects"] == {} and outputs["rows"]["behaviour_events"] == len(ours)
+    published = Storage.from_settings(settings, gate=False).read("behaviour_events", DAY)
+    assert published.schema.equals(BEHAVIOUR_EVENTS.schema)
+    assert published.to_pylist() == ours
+
+
+def test_epoch_seconds_and_milliseconds_are_told_apart_by_size():
+    seconds = int(DAY_START.timestamp())
+    ts = foreign_mapping()._parse_ts(pa.chunked_array([[seconds, seconds * 1000 + 250, None]]))
+    assert ts.to_pylist() == [DAY_START, DAY_START + dt.timedelta(milliseconds=250), None]
+    assert foreign_mapping()._parse_ts(pa.chunked_array([[seconds + 0.5]])).to_pylist() == [
+        DAY_START + dt.timedelta(milliseconds=500)]
+
+
+def test_extra_columns_are_ignored_with_one_warning_per_file(raw, storage, caplog):
+    shop, ours = foreign_clickstream(raw)
+    write_foreign(raw, shop[:3], "csv", "text", colour="red", promo="x")
+    write_foreign_second = raw / "events" / f"ds={DAY}" / "part-00001.jsonl"
+    write_foreign_second.write_text("".join(json.dumps({**r, "when": TS_FORMATS["text"](r["when"]), "colour": "blue"})
+                                            + "\n" for r in shop[3:]))
+    with caplog.at_level(logging.WARNING, logger="cosmo.behaviours.ingest"):
+        result = ingest_day(str(raw), storage, DAY, mapping=foreign_mapping())
+    assert result.rejects == {} and storage.read("behaviour_events", DAY).to_pylist() == ours
+    warnings = [r.getMessage() for r in caplog.records if "ignored column" in r.getMessage()]
+    assert len(warnings) == 2
+    assert warnings[0].endswith("colour, promo") and "part-00000.csv" in warnings[0]
+    assert warnings[1].endswith("colour") and "part-00001.jsonl" in warnings[1]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_missing_mapped_column_fails_naming_both_names(raw, storage, fmt):
+    shop, _ = foreign_clickstream(raw)
+    write_foreign(raw, [{k: v for k, v in r.items() if k != "sku"} for r in shop], fmt, "text")
+    with pytest.raises(DataError, match=r"column 'sku' \(product_id\) is missing"):
+        ingest_day(str(raw), storage, DAY, mapping=foreign_mapping())
+    assert storage.partition_folders("behaviour_events") == {}
+
+
+def test_an_unmapped_foreign_event_value_is_quarantined(raw, storage):
+    shop, ours = foreign_clickstream(raw)
+    wish = {**shop[1], "evt": "wishlist"}
+    write_foreign(raw, [*shop, wish], "jsonl", "text")
+    result = ingest_day(str(raw), storage, DAY, mapping=foreign_mapping(), max_reject_share=0.5)
+    assert result.rejects == {"unknown_event_type": 1}
+    assert storage.read("behaviour_events", DAY).to_pylist() == ours
+    [reject] = rejects_of(storage)
+    assert reject["row"] == len(shop) and reject["field"] == "event_type"
+    assert json.loads(reject["raw"])["evt"] == "wishlist"  # the record as the shop wrote it
+
+
+def test_a_ts_not_in_the_format_is_rejected_naming_the_value(raw, storage):
+    shop, ours = foreign_clickstream(raw)
+    write_foreign(raw, shop, "csv", "text")
+    path = raw / "events" / f"ds={DAY}" / "part-00000.csv"
+    path.write_text(path.read_text() + '"s-3","u-3","2026-11-27 yesterday","search","tent",\n')
+    result = ingest_day(str(raw), storage, DAY, mapping=foreign_mapping(), max_reject_share=0.5)
+    assert result.rejects == {"bad_value": 1} and storage.read("behaviour_events", DAY).to_pylist() == ours
+    assert "cannot read '2026-11-27 yesterday' as timestamp" in rejects_of(storage)[0]["detail"]
+
+
+def test_files_of_no_known_format_are_skipped_with_a_warning(raw, storage, caplog):
+    (raw / "events" / f"ds={DAY}" / "notes.txt").write_text("not events")
+    (raw / "events" / f"ds={DAY}" / "_SUCCESS").write_text("")
+    with caplog.at_level(logging.WARNING, logger="cosmo.behaviours.ingest"):
+        result = ingest_day(str(raw), storage, DAY)
+    assert result.rejects == {} and "notes.txt" in caplog.text and "_SUCCESS" not in caplog.text
+    with pytest.raises(DataError, match="not a readable CSV file"):
+        ingest_day(str(raw), storage, DAY, mapping=EventMapping(format="csv"))
+
+
+def test_the_config_checks_the_mapping():
+    with pytest.raises(ValidationError, match="colour"):
+        SourceSettings(columns={"colour": "hue"})
+    with pytest.raises(ValidationError, match=r"event_types\.add-to-basket"):
+        SourceSettings(event_types={"add-to-basket": "basket"})
+    with pytest.raises(ValidationError, match="format"):
+        SourceSettings(format="xlsx")
+    assert SourceSettings().columns == {} and SourceSettings().format == "auto" and SourceSettings().ts_format is None
+    with pytest.raises(ValueError, match="source.columns: 'colour'"):
+        EventMapping(columns={"colour": "hue"})
+
+
+def test_the_configs_event_columns_and_types_are_the_catalogues():
+    from cosmo.config import EventColumn, EventType
+
+    assert list(get_args(EventColumn)) == BEHAVIOUR_EVENTS.columns
+    assert get_args(EventType) == EVENT_TYPES
+
+
+def test_the_wait_for_raw_logs_sees_a_csv_export(tmp_path):
+    from cosmo.config import Settings
+    from cosmo.pipeline.steps import raw_logs_ready
+
+    settings = Settings(storage={"root": str(tmp_path / "data")}, source={"uri": str(tmp_path / "raw")})
+    (tmp_path / "raw" / "products").mkdir(parents=True)
+    pq.write_table(pa.table({"product_id": ["P1"], "title": ["Tent"]}), tmp_path / "raw" / "products" / "p.parquet")
+    events = tmp_path / "raw" / "events" / "ds=2026-11-27"
+    events.mkdir(parents=True)
+    assert not raw_logs_ready("2026-11-27", settings)[0]
+    (events / "part-0.csv").write_text("session_id,user_id,ts,event_type,query,product_id\n")
+    assert raw_logs_ready("2026-11-27", settings)[0]
