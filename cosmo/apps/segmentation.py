@@ -190,18 +190,16 @@ def top_products(category: str, products: pa.Table, popularity: Mapping[str, flo
     return tuple(sorted(ids, key=lambda p: (-popularity.get(p, 0.0), p))[:limit])
 
 
-def rank_sessions_for_user(events_of_user: pa.Table, products: pa.Table,
-                           mapping: Mapping[str, Sequence[tuple[str, float]]], relation_graph: pa.Table,
-                           params: RankingParams = RankingParams(), now: dt.datetime | None = None, *,
-                           popularity: Mapping[str, float] | None = None) -> list[Cluster]:
-    """One customer's intent clusters, best first, each with complementary recommendations: categories
-    from the relation graph and, when ``popularity`` (product_id -> popularity) is given, their top products.
-    ``now`` defaults to the customer's last event."""
-    engagements = engaged_categories(events_of_user, products, params)
+def clusters_with_recommendations(engagements: Sequence[Engagement],
+                                  mapping: Mapping[str, Sequence[tuple[str, float]]], relation_graph: pa.Table,
+                                  params: RankingParams = RankingParams(), now: dt.datetime | None = None, *,
+                                  products: pa.Table | None = None,
+                                  popularity: Mapping[str, float] | None = None) -> list[Cluster]:
+    """Engagements segmented and ranked (``now`` defaults to the last engagement), each cluster with the
+    complementary categories of its intent and, given ``products`` and ``popularity``, their top products."""
     if not engagements:
         return []
-    if now is None:
-        now = max(e.last_engaged for e in engagements)
+    now = now or max(e.last_engaged for e in engagements)
     clusters = rank_clusters(segment_by_intent(engagements, mapping), now, params)
     engaged = {e.category for e in engagements}
     for cluster in clusters:
@@ -210,9 +208,20 @@ def rank_sessions_for_user(events_of_user: pa.Table, products: pa.Table,
         for category, weight in complementary_recommendations(cluster.intent, cluster.categories, engaged,
                                                               relation_graph, params.recommendations):
             chosen = (top_products(category, products, popularity, params.products_per_category)
-                      if popularity is not None else ())
+                      if products is not None and popularity is not None else ())
             cluster.recommendations.append(Recommendation(category, weight, chosen))
     return clusters
+
+
+def rank_sessions_for_user(events_of_user: pa.Table, products: pa.Table,
+                           mapping: Mapping[str, Sequence[tuple[str, float]]], relation_graph: pa.Table,
+                           params: RankingParams = RankingParams(), now: dt.datetime | None = None, *,
+                           popularity: Mapping[str, float] | None = None) -> list[Cluster]:
+    """One customer's intent clusters, best first, each with complementary recommendations: categories
+    from the relation graph and, when ``popularity`` (product_id -> popularity) is given, their top products.
+    ``now`` defaults to the customer's last event."""
+    return clusters_with_recommendations(engaged_categories(events_of_user, products, params), mapping,
+                                         relation_graph, params, now, products=products, popularity=popularity)
 
 
 def served_clusters(engagements: Sequence[tuple[str, str, dt.datetime]],
@@ -224,16 +233,5 @@ def served_clusters(engagements: Sequence[tuple[str, str, dt.datetime]],
     a bi-encoder. Clusters best first, with complementary categories (no products)."""
     from cosmo.apps.intents import relation_graph
 
-    engaged = engagements_of(engagements, params)
-    if not engaged:
-        return []
-    clusters = rank_clusters(segment_by_intent(engaged, mapping), now or max(e.last_engaged for e in engaged),
-                             params)
-    graph = relation_graph(categories_by_intent)
-    seen = {e.category for e in engaged}
-    for cluster in clusters:
-        if cluster.intent is not None:
-            cluster.recommendations = [
-                Recommendation(category, weight) for category, weight in complementary_recommendations(
-                    cluster.intent, cluster.categories, seen, graph, params.recommendations)]
-    return clusters
+    return clusters_with_recommendations(engagements_of(engagements, params), mapping,
+                                         relation_graph(categories_by_intent), params, now)

@@ -373,18 +373,15 @@ def _knowledge(ds: str, settings: Settings):
     the day's catalogue for the product-type fallback; empty before the first graph, so a harness still
     runs and says its knowledge was empty."""
     from cosmo.apps.knowledge import Knowledge, from_feature_tables
-    from cosmo.knowledge.history import built_days, graph_as_of
-    from cosmo.serving.features import build_features
+    from cosmo.knowledge.history import built_days
+    from cosmo.serving.features import features_as_of
 
     storage = Storage.from_settings(settings, gate=False)
     day = as_date(ds)
     if not built_days(storage, until=day):
         log.warning("no knowledge graph up to %s: the harnesses run without knowledge", day)
         return Knowledge(ds=day)
-    graph = graph_as_of(storage, day, threads=settings.graph.threads, memory_limit=settings.graph.memory_limit)
-    tables = build_features(graph, settings.feature_store, threads=settings.graph.threads,
-                            memory_limit=settings.graph.memory_limit)
-    knowledge = from_feature_tables(tables, day)
+    knowledge = from_feature_tables(features_as_of(storage, day, settings), day)
     if storage.has_partition("products", day):  # the type fallback needs each product's type
         knowledge.with_catalogue(storage.read("products", day, columns=["product_id", "product_type"]))
     return knowledge

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from cosmo.config import FeatureStoreSettings
 from cosmo.knowledge.engine import connect, query
-from cosmo.knowledge.history import KnowledgeGraph
+from cosmo.knowledge.history import KnowledgeGraph, graph_as_of
 from cosmo.serving.feature_sets import INTENTION_HIERARCHY, PRODUCT_INTENT, QUERY_INTENT
 
 PRODUCT_TYPES_PER_ENTITY = 5
@@ -45,6 +45,13 @@ _ENTITY_INTENTS = """
     FROM ranked WHERE rank_in_relation <= {top}
     GROUP BY entity ORDER BY entity
 """
+
+
+def features_as_of(storage, day, settings) -> dict[str, pa.Table]:
+    """The feature tables of the graph as of ``day`` (what a publish of the day serves)."""
+    graph = graph_as_of(storage, day, threads=settings.graph.threads, memory_limit=settings.graph.memory_limit)
+    return build_features(graph, settings.feature_store, threads=settings.graph.threads,
+                          memory_limit=settings.graph.memory_limit)
 
 
 def build_features(graph: KnowledgeGraph, settings: FeatureStoreSettings, *, threads: int = 2,

@@ -12,10 +12,10 @@ import time
 
 from cosmo.config import Settings
 from cosmo.errors import StepSkipped
-from cosmo.knowledge.history import built_days, graph_as_of
+from cosmo.knowledge.history import built_days
 from cosmo.quality import Gate
 from cosmo.serving.feature_sets import FEATURE_SETS
-from cosmo.serving.features import build_features
+from cosmo.serving.features import features_as_of
 from cosmo.storage import Storage, as_date
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,7 @@ def publish_features(ds: dt.date | str, settings: Settings, store) -> dict:
         raise StepSkipped(f"no knowledge graph built for {day}: features are published from a day whose "
                           "graph passed its checks")
     started = time.perf_counter()
-    graph = graph_as_of(storage, day, threads=settings.graph.threads, memory_limit=settings.graph.memory_limit)
-    tables = build_features(graph, settings.feature_store, threads=settings.graph.threads,
-                            memory_limit=settings.graph.memory_limit)
+    tables = features_as_of(storage, day, settings)
     built = time.perf_counter()
     gate = Gate.from_settings(settings)
     for name, table in tables.items():  # every set is checked before any is written

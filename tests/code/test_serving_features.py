@@ -109,7 +109,7 @@ def test_publishing_serves_the_day_and_a_failed_check_keeps_the_previous_one(gra
 
         import cosmo.serving.publish as publish
 
-        real = publish.build_features
+        real = publish.features_as_of
 
         def out_of_range(*args, **kwargs):
             tables = real(*args, **kwargs)
@@ -119,12 +119,12 @@ def test_publishing_serves_the_day_and_a_failed_check_keeps_the_previous_one(gra
                                                            pa.array([1.5] * table.num_rows, pa.float64()))
             return tables
 
-        monkeypatch.setattr(publish, "build_features", out_of_range)
+        monkeypatch.setattr(publish, "features_as_of", out_of_range)
         with pytest.raises(QualityCheckFailed, match="top_typicality"):
             publish_features(DAY2, settings, store)
         assert {store.current_ds(s) for s in FEATURE_SETS.values()} == {"2026-11-27"}
         assert store.published_days(QUERY_INTENT) == ["2026-11-27"]  # nothing of the bad day was written
-        monkeypatch.setattr(publish, "build_features", real)
+        monkeypatch.setattr(publish, "features_as_of", real)
         assert publish_features(DAY2, settings, store)["previous_ds"] == "2026-11-27"
         assert store.get(QUERY_INTENT, "tent")["ds"] == "2026-11-28"
         assert store.get(QUERY_INTENT, "camping gear")["ds"] == "2026-11-28"  # the graph as of the day
