@@ -278,7 +278,8 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
 
         with fsspec.open(outputs["report_sampling"]["summary"], "r", **settings.storage.storage_options) as handle:
             summary = json.load(handle)
-        render(console, storage.read(DOMAIN_STATISTICS, day), summary["dropped"], summary["kept"])
+        render(console, storage.read(DOMAIN_STATISTICS, day), summary["dropped"], summary["kept"],
+               summary.get("ingest"))
     written = Table(title=f"Datasets written for {day}")
     written.add_column("dataset")
     written.add_column("rows", justify="right")

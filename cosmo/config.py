@@ -189,15 +189,26 @@ class SamplingSettings(Section):
     max_basket_products: int = Field(
         default=30, ge=2, description="Sessions buying more distinct products are bulk orders, not baskets."
     )
-    max_cobuy_types: int = Field(
-        default=30,
-        ge=1,
-        description="Products co-bought with more distinct product types are random purchases.",
+    max_cobuy_type_spread: float = Field(
+        default=0.65,
+        ge=0,
+        le=1.5,
+        description="Products whose co-bought product types are spread more evenly than this are random "
+        "purchases (batteries, gift cards): the entropy of the types bought with the product over ln(the number "
+        "of types in the day's baskets), Miller-Madow corrected; 0 is one partner type, about 1 is anything. "
+        "Relative, so it means the same at any traffic.",
     )
     min_type_pair_support: int = Field(
         default=3,
         ge=1,
         description="Cross-check: distinct product pairs that must share a co-buy's type pair.",
+    )
+    min_type_pair_lift: float = Field(
+        default=2.0,
+        ge=0,
+        description="Cross-check: a co-buy's product-type pair must be bought together at least this many "
+        "times more often than independence predicts (baskets with both types x baskets / (baskets with "
+        "each)). Shared intentions are far above 1, chance pairs near or below it, at any traffic.",
     )
     seed: int = Field(default=13, description="Seed of the (hash-based, rerun-stable) sampling.")
     drop_same_type_cobuy: bool = Field(

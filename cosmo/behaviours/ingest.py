@@ -522,6 +522,10 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
                         tally.duplicates += duplicates
                         tally.kept_outside_day.update(kept_outside_day)
                         offset += batch.num_rows
+                # the day's accounting, in the manifest where reports and backfills read it
+                events_out.metadata.update(rows_read=tally.rows_read, rejected=tally.rejected,
+                                           duplicates=tally.duplicates,
+                                           kept_outside_day={k: v for k, v in tally.kept_outside_day.items() if v})
                 if tally.share > max_reject_share:
                     raise _too_many_rejects(tally, max_reject_share, ds, rejects_out.uri)
         except TooManyRejects as exc:

@@ -1,5 +1,5 @@
-"""Sampling report: per-domain statistics (like the paper's Table 3) and drop reasons, as a
-table for the terminal and a plot for people."""
+"""Sampling report: what the day's ingest published and quarantined, per-domain statistics (like the
+paper's Table 3) and drop reasons, as tables for the terminal and a plot for people."""
 
 from __future__ import annotations
 
@@ -8,6 +8,56 @@ import io
 import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
+
+FIRST_REJECTS = 3  # example rows shown per reject reason
+
+
+def ingest_accounting(storage, ds) -> dict:
+    """The day's events as delivered, published, de-duplicated and quarantined (per reason, with the
+    first rows of each), from the behaviour_events manifest and the behaviour_rejects partition."""
+    import pyarrow.compute as pc
+
+    from cosmo.catalog import BEHAVIOUR_EVENTS, BEHAVIOUR_REJECTS
+
+    manifest = storage.manifest(BEHAVIOUR_EVENTS, ds) or {}
+    metadata = manifest.get("metadata", {})
+    accounting = {"rows_read": metadata.get("rows_read"), "published": manifest.get("rows"),
+                  "duplicates": metadata.get("duplicates"), "kept_outside_day": metadata.get("kept_outside_day", {}),
+                  "rejects": {}, "first_rejects": {}}
+    if not storage.has_partition(BEHAVIOUR_REJECTS, ds):
+        return accounting
+    rejects = storage.read(BEHAVIOUR_REJECTS, ds, columns=["file", "row", "field", "reason", "detail"])
+    counts = rejects.group_by("reason").aggregate([("reason", "count")]).to_pylist()
+    for row in sorted(counts, key=lambda r: (-r["reason_count"], r["reason"])):
+        reason = row["reason"]
+        accounting["rejects"][reason] = row["reason_count"]
+        first = rejects.filter(pc.equal(rejects.column("reason"), reason)).sort_by([("file", "ascending"),
+                                                                                    ("row", "ascending")])
+        accounting["first_rejects"][reason] = first.slice(0, FIRST_REJECTS).drop_columns(["reason"]).to_pylist()
+    return accounting
+
+
+def ingest_table(accounting: dict) -> Table:
+    """Events read, published, dropped as duplicates and rejected by reason (first rows named)."""
+    table = Table(title="Ingested events")
+    table.add_column("events", overflow="fold")
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("first rows", overflow="fold")
+
+    def count(value) -> str:
+        return "?" if value is None else f"{value:,}"
+
+    table.add_row("read", count(accounting.get("rows_read")), "")
+    table.add_row("[green]published[/green]", count(accounting.get("published")), "")
+    table.add_row("duplicates dropped", count(accounting.get("duplicates")), "")
+    for reason, n in accounting.get("kept_outside_day", {}).items():
+        table.add_row(f"kept: {reason}", f"{n:,}", "")
+    for reason, n in accounting.get("rejects", {}).items():
+        first = accounting.get("first_rejects", {}).get(reason, [])
+        where = ", ".join(f"{r['file'].rsplit('/', 1)[-1]}:{r['row']} ({r['field']})" for r in first)
+        table.add_row(f"[red]rejected[/red]: {reason}", f"{n:,}", where)
+    return table
+
 
 SHORT_HEADERS = {"product_types": "types", "search_buy_pairs": "search-buy", "co_buy_pairs": "co-buy"}
 
@@ -38,7 +88,9 @@ def dropped_table(dropped: dict[str, dict[str, int]], kept: dict[str, int]) -> T
     return table
 
 
-def render(console: Console, statistics: pa.Table, dropped: dict, kept: dict) -> None:
+def render(console: Console, statistics: pa.Table, dropped: dict, kept: dict, ingest: dict | None = None) -> None:
+    if ingest:
+        console.print(ingest_table(ingest))
     console.print(statistics_table(statistics))
     console.print(dropped_table(dropped, kept))
 

@@ -12,9 +12,11 @@ search-buy
     query: broad queries ("camping") state no product, so they are favoured in sampling;
   * de-duplication: at most N pairs per (query, product type).
 co-buy
-  * products co-bought with too many distinct product types are random purchases (batteries);
+  * products whose co-bought product types are spread evenly over the day's types are random
+    purchases (batteries);
   * pairs of one product type are variants, not a shared intention;
-  * cross-check by product type: the pair's type pair must be corroborated by other product pairs;
+  * cross-check by product type: the pair's type pair must be bought together more often than
+    independence predicts (lift) and be corroborated by other product pairs;
   * both products top-tier; de-duplication: at most N pairs per product-type pair.
 
 Every candidate that is not kept is written to ``dropped_pairs`` with its reason. Sampling is
@@ -230,14 +232,52 @@ def _co_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
         SELECT a.product_id AS product_a, b.product_id AS product_b, count(*) AS support
         FROM baskets a JOIN baskets b ON a.session_id = b.session_id AND a.product_id < b.product_id
         GROUP BY a.product_id, b.product_id""")
+    # Random purchases (batteries) are bought with anything: the product types bought with them are spread
+    # as evenly as the day's baskets allow. The spread is the entropy of those types (Miller-Madow
+    # corrected, as few partners understate it) over ln(types in the day's baskets), so it means the
+    # same at any volume, where a count of distinct partner types grows with traffic.
     con.execute("""
-        CREATE TEMP TABLE partner_types AS
-        SELECT product, count(DISTINCT partner_type) AS n_types FROM (
-            SELECT c.product_a AS product, p.product_type AS partner_type
+        CREATE TEMP TABLE partner_type_counts AS
+        SELECT product, partner_type, sum(support)::DOUBLE AS n FROM (
+            SELECT c.product_a AS product, p.product_type AS partner_type, c.support
             FROM cobuy c JOIN products p ON p.product_id = c.product_b
             UNION ALL
-            SELECT c.product_b, p.product_type FROM cobuy c JOIN products p ON p.product_id = c.product_a)
-        WHERE partner_type IS NOT NULL GROUP BY product""")
+            SELECT c.product_b, p.product_type, c.support FROM cobuy c JOIN products p ON p.product_id = c.product_a)
+        WHERE partner_type IS NOT NULL GROUP BY product, partner_type""")
+    con.execute("""
+        CREATE TEMP TABLE partner_types AS
+        WITH shares AS (
+            SELECT product, n, sum(n) OVER (PARTITION BY product) AS total,
+                   count(*) OVER (PARTITION BY product) AS n_types
+            FROM partner_type_counts),
+        day_types AS (
+            SELECT count(DISTINCT p.product_type) AS t FROM (SELECT DISTINCT product_id FROM baskets) b
+            JOIN products p USING (product_id) WHERE p.product_type IS NOT NULL)
+        SELECT product, any_value(n_types) AS n_types,
+               -- rounded: a parallel sum's order changes the last bits
+               round(CASE WHEN any_value(t) < 2 THEN 0.0
+                          ELSE (-sum(n / total * ln(n / total)) + (any_value(n_types) - 1) / (2 * any_value(total)))
+                               / ln(any_value(t)) END, 12) AS type_spread
+        FROM shares, day_types GROUP BY product""")
+    # A type pair's lift over independence: baskets with both types against what the types' own
+    # frequencies predict. Shared intentions (tent + sleeping bag) are far above 1, chance
+    # pairs and random purchases near or below it, at any volume.
+    con.execute("""
+        CREATE TEMP TABLE basket_types AS
+        SELECT DISTINCT b.session_id, p.product_type FROM baskets b JOIN products p USING (product_id)
+        WHERE p.product_type IS NOT NULL""")
+    con.execute("""
+        CREATE TEMP TABLE type_pair_lift AS
+        WITH n_baskets AS (SELECT count(DISTINCT session_id)::DOUBLE AS n FROM baskets),
+        marginal AS (SELECT product_type, count(*)::DOUBLE AS n FROM basket_types GROUP BY product_type),
+        together AS (
+            SELECT a.product_type AS type_a, b.product_type AS type_b, count(*)::DOUBLE AS n
+            FROM basket_types a JOIN basket_types b
+              ON a.session_id = b.session_id AND a.product_type < b.product_type
+            GROUP BY a.product_type, b.product_type)
+        SELECT t.type_a || ' + ' || t.type_b AS type_pair, round(t.n * nb.n / (ma.n * mb.n), 12) AS lift
+        FROM together t CROSS JOIN n_baskets nb
+        JOIN marginal ma ON ma.product_type = t.type_a JOIN marginal mb ON mb.product_type = t.type_b""")
     same_type = "pa.product_type = pb.product_type" if cfg.drop_same_type_cobuy else "false"
     con.execute(f"""
         CREATE TEMP TABLE cb_candidates AS
@@ -246,11 +286,13 @@ def _co_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
                pa.product_type AS product_type_a, pb.product_type AS product_type_b, c.support,
                least(pa.product_type, pb.product_type) || ' + ' || greatest(pa.product_type, pb.product_type)
                  AS type_pair,
-               greatest(coalesce(ta.n_types, 0), coalesce(tb.n_types, 0)) AS partner_types,
+               greatest(coalesce(ta.type_spread, 0), coalesce(tb.type_spread, 0)) AS type_spread,
+               CASE WHEN coalesce(ta.type_spread, 0) >= coalesce(tb.type_spread, 0)
+                    THEN coalesce(ta.n_types, 0) ELSE coalesce(tb.n_types, 0) END AS partner_types,
                CASE
                  WHEN pa.product_id IS NULL OR pb.product_id IS NULL THEN 'unknown_product'
-                 WHEN coalesce(ta.n_types, 0) > {cfg.max_cobuy_types}
-                      OR coalesce(tb.n_types, 0) > {cfg.max_cobuy_types} THEN 'random_cobuy_product'
+                 WHEN coalesce(ta.type_spread, 0) > {cfg.max_cobuy_type_spread}
+                      OR coalesce(tb.type_spread, 0) > {cfg.max_cobuy_type_spread} THEN 'random_cobuy_product'
                  WHEN {same_type} THEN 'same_product_type'
                  WHEN c.support < {cfg.min_cobuy_support} THEN 'low_support'
                END AS reason,
@@ -262,8 +304,9 @@ def _co_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
         LEFT JOIN partner_types tb ON tb.product = c.product_b
         LEFT JOIN top_tier xa ON xa.product_id = c.product_a
         LEFT JOIN top_tier xb ON xb.product_id = c.product_b""")
-    # Cross-check by product type: how many distinct product pairs (random buyers and
-    # variants aside) back this type pair? Untyped pairs cannot be cross-checked and pass.
+    # Cross-check by product type: the type pair is bought together more than chance predicts (lift), and
+    # enough distinct product pairs (random buyers and variants aside) back it for that to mean anything.
+    # Untyped pairs cannot be cross-checked and pass.
     con.execute("""
         CREATE TEMP TABLE type_pair_support AS
         SELECT type_pair, count(*) AS type_pair_support FROM cb_candidates
@@ -271,16 +314,18 @@ def _co_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
           AND (reason IS NULL OR reason = 'low_support') GROUP BY type_pair""")
     con.execute(f"""
         CREATE TEMP TABLE cb_ranked AS
-        SELECT c.*, coalesce(t.type_pair_support, 0) AS type_pair_support,
+        SELECT c.*, coalesce(t.type_pair_support, 0) AS type_pair_support, coalesce(l.lift, 0) AS type_pair_lift,
                CASE
                  WHEN c.reason IS NOT NULL THEN c.reason
-                 WHEN c.type_pair IS NOT NULL AND coalesce(t.type_pair_support, 0) < {cfg.min_type_pair_support}
+                 WHEN c.type_pair IS NOT NULL AND (coalesce(t.type_pair_support, 0) < {cfg.min_type_pair_support}
+                                                   OR coalesce(l.lift, 0) < {cfg.min_type_pair_lift})
                    THEN 'type_pair_not_corroborated'
                  WHEN NOT c.both_top_tier THEN 'product_not_top_tier'
                END AS final_reason,
                {u} AS u,
                greatest(coalesce(fa.multiplier, 1.0), coalesce(fb.multiplier, 1.0)) AS feedback_weight
         FROM cb_candidates c LEFT JOIN type_pair_support t USING (type_pair)
+        LEFT JOIN type_pair_lift l USING (type_pair)
         LEFT JOIN feedback_boost fa ON fa.query_key IS NULL AND fa.product_id = c.product_a
         LEFT JOIN feedback_boost fb ON fb.query_key IS NULL AND fb.product_id = c.product_b""")
     con.execute(f"""
@@ -304,12 +349,13 @@ def _co_buy(con, cfg: SamplingSettings) -> tuple[str, str]:
     dropped = f"""
         SELECT 'co_buy' AS behaviour, product_a AS head, product_b AS product_id, drop_reason AS reason,
                CASE drop_reason
-                 WHEN 'random_cobuy_product' THEN printf('co-bought with %d product types > %d',
-                                                         partner_types, {cfg.max_cobuy_types})
+                 WHEN 'random_cobuy_product' THEN printf('co-bought with %d product types, spread %.2f > %s',
+                                                         partner_types, type_spread, '{cfg.max_cobuy_type_spread}')
                  WHEN 'same_product_type' THEN product_type_a
                  WHEN 'low_support' THEN printf('support=%d < %d', support, {cfg.min_cobuy_support})
-                 WHEN 'type_pair_not_corroborated' THEN printf('%s backed by %d pairs < %d', type_pair,
-                                                               type_pair_support, {cfg.min_type_pair_support})
+                 WHEN 'type_pair_not_corroborated' THEN printf('%s backed by %d pairs (min %d), lift %.2f (min %s)',
+                                                               type_pair, type_pair_support, {cfg.min_type_pair_support},
+                                                               type_pair_lift, '{cfg.min_type_pair_lift}')
                  WHEN 'duplicate_type_pair' THEN printf('rank %d for %s', type_rank, type_pair)
                END AS detail
         FROM cb_final WHERE drop_reason IS NOT NULL"""

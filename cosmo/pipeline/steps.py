@@ -72,7 +72,7 @@ def sample(ds: str, settings: Settings) -> Outputs:
 
 def report_sampling(ds: str, settings: Settings) -> Outputs:
     """The day's sampling summary (JSON) and plot (PNG) under ``reports/behaviour_sampling/``."""
-    from cosmo.behaviours.report import sampling_plot
+    from cosmo.behaviours.report import ingest_accounting, sampling_plot
     from cosmo.catalog import (
         BEHAVIOUR_EVENTS,
         CO_BUY_PAIRS,
@@ -93,7 +93,8 @@ def report_sampling(ds: str, settings: Settings) -> Outputs:
             "co_buy": storage.manifest(CO_BUY_PAIRS, ds)["rows"]}
     names = (BEHAVIOUR_EVENTS.name, PRODUCTS.name, SEARCH_BUY_PAIRS.name, CO_BUY_PAIRS.name, DROPPED_PAIRS.name,
              DOMAIN_STATISTICS.name)
-    summary = {"ds": as_date(ds).isoformat(), "kept": kept, "dropped": dropped, "domains": statistics.to_pylist(),
+    summary = {"ds": as_date(ds).isoformat(), "ingest": ingest_accounting(storage, ds), "kept": kept,
+               "dropped": dropped, "domains": statistics.to_pylist(),
                "datasets": {name: storage.partition_uri(name, ds) for name in names},
                "rows": {name: storage.manifest(name, ds)["rows"] for name in names}}
     folder = storage.path("reports", "behaviour_sampling", partition_name(ds))

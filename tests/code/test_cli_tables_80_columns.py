@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console, Group
 from rich.table import Table
 
-from cosmo.behaviours.report import dropped_table, statistics_table
+from cosmo.behaviours.report import dropped_table, ingest_table, statistics_table
 from cosmo.config import Settings
 from cosmo.refinement.report import KEPT, rich_table
 from cosmo.refinement.rules import DROP_REASONS
@@ -77,7 +77,12 @@ def test_sampling_tables_fit():
                            "search_buy_pairs": [1_234_567, 45_678], "co_buy_pairs": [987_654, 3_210]})
     dropped = {"search_buy": {"below_min_support": 1_234_567, "query_too_short": 12_345},
                "co_buy": {"same_product_type": 456_789}}
-    text, headers = render(statistics_table(statistics),
+    first = [{"file": "/data/raw/shop/events/ds=2026-11-27/part-00012.parquet", "row": 1_234_567 + i,
+              "field": "event_type", "detail": "unknown event type 'zoom'"} for i in range(3)]
+    ingest = {"rows_read": 10_123_456, "published": 10_000_000, "duplicates": 101_234,
+              "kept_outside_day": {"late_event": 12}, "rejects": {"unknown_event_type": 22_222},
+              "first_rejects": {"unknown_event_type": first}}
+    text, headers = render(ingest_table(ingest), statistics_table(statistics),
                            dropped_table(dropped, {"search_buy": 1_234_567, "co_buy": 987_654}))
     assert_readable(text, headers)
 

@@ -23,13 +23,13 @@ def test_defaults_are_embedded_and_local(tmp_path, monkeypatch):
 def test_precedence_env_over_file_over_defaults(tmp_path, monkeypatch):
     config = tmp_path / "cosmo.toml"
     config.write_text('[storage]\nroot = "s3://shop-datasets/cosmo"\n[sampling]\nmin_click_rate = 0.1\n'
-                      'max_cobuy_types = 7\n')
+                      'min_type_pair_lift = 7.0\n')
     monkeypatch.setenv("COSMO_SAMPLING__MIN_CLICK_RATE", "0.2")
     settings = load_settings(config)
     assert settings.storage.root == "s3://shop-datasets/cosmo"
     assert settings.source.uri == "s3://shop-datasets/raw/shop"
     assert settings.sampling.min_click_rate == 0.2  # environment wins
-    assert settings.sampling.max_cobuy_types == 7  # file beats default
+    assert settings.sampling.min_type_pair_lift == 7.0  # file beats default
     assert settings.sampling.min_purchase_rate == 0.05  # default
 
 

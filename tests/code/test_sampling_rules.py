@@ -28,8 +28,8 @@ CATALOGUE = [
 # Loose defaults so that each test switches on only the rule it is about.
 LOOSE = dict(min_query_searches=1, min_click_rate=0.0, min_purchase_rate=0.0, min_pair_purchases=1,
              low_engagement_share=1.0, specificity_weight=0.0, low_engagement_boost=1.0,
-             top_tier_share=1.0, top_tier_min_products=1, min_cobuy_support=1, max_cobuy_types=100,
-             min_type_pair_support=1, drop_same_type_cobuy=False, max_pairs_per_type_pair=100,
+             top_tier_share=1.0, top_tier_min_products=1, min_cobuy_support=1, max_cobuy_type_spread=1.5,
+             min_type_pair_support=1, min_type_pair_lift=0.0, drop_same_type_cobuy=False, max_pairs_per_type_pair=100,
              max_search_buy_pairs=10_000, max_co_buy_pairs=10_000, threads=1, memory_limit="500MB")
 
 
@@ -229,15 +229,28 @@ def test_attribution_to_last_search_is_optional(storage):
 # -- co-buy -------------------------------------------------------------------------------------
 
 def test_random_cobuy_products_are_dropped(storage):
+    # BATTERY is bought with four types, once each: spread evenly over the day's five types
     log = (Log().basket("BATTERY", "TENT1").basket("BATTERY", "BAG1").basket("BATTERY", "STOVE1")
-           .basket("BATTERY", "GLOVE1").basket("TENT1", "BAG1"))
-    _, kept, dropped, _ = run(storage, log, max_cobuy_types=3)
-    assert set(kept) == {("BAG1", "TENT1")}
+           .basket("BATTERY", "GLOVE1").basket("TENT1", "BAG1", times=3))
+    _, kept, dropped, _ = run(storage, log, max_cobuy_type_spread=0.65)
+    assert set(kept) == {("BAG1", "TENT1")}  # TENT1 is bought mostly with sleeping bags: concentrated
     row = dropped[("co_buy", "BATTERY", "TENT1")]
-    assert row["reason"] == "random_cobuy_product" and "4 product types > 3" in row["detail"]
-    _, kept, _, _ = run(storage, log, max_cobuy_types=4)
+    assert row["reason"] == "random_cobuy_product"
+    assert "co-bought with 4 product types, spread 1.09 > 0.65" in row["detail"]
+    _, kept, _, _ = run(storage, log, max_cobuy_type_spread=1.5)
     assert len(kept) == 5
 
+
+def test_type_spread_does_not_grow_with_volume(storage):
+    """The same shop ten times busier: the random product stays random, the others stay concentrated."""
+    def shop(times: int) -> Log:
+        return (Log().basket("BATTERY", "TENT1", times=times).basket("BATTERY", "BAG1", times=times)
+                .basket("BATTERY", "STOVE1", times=times).basket("BATTERY", "GLOVE1", times=times)
+                .basket("TENT1", "BAG1", times=5 * times).basket("TENT1", "GLOVE2", times=1))
+    for times in (2, 20):
+        _, kept, dropped, _ = run(storage, shop(times), max_cobuy_type_spread=0.65)
+        assert ("BAG1", "TENT1") in kept, times
+        assert reason(dropped, "co_buy", "BATTERY", "TENT1") == "random_cobuy_product", times
 
 def test_same_product_type_pairs(storage):
     log = Log().basket("TENT1", "TENT2", times=2).basket("TENT1", "BAG1", times=2)
@@ -261,7 +274,20 @@ def test_type_pair_cross_check(storage):
     _, kept, dropped, _ = run(storage, log, min_type_pair_support=2)
     assert {("BAG1", "TENT1"), ("BAG2", "TENT2"), ("BAG3", "TENT3")} <= set(kept)
     row = dropped[("co_buy", "GLOVE1", "TENT1")]
-    assert row["reason"] == "type_pair_not_corroborated" and "backed by 1 pairs < 2" in row["detail"]
+    assert row["reason"] == "type_pair_not_corroborated" and "backed by 1 pairs (min 2)" in row["detail"]
+
+
+def test_type_pair_lift_over_independence(storage):
+    # tents go with sleeping bags and gloves with headlamps; one tent + gloves basket is chance
+    log = (Log().basket("TENT1", "BAG1").basket("TENT2", "BAG2").basket("TENT3", "BAG3")
+           .basket("GLOVE1", "LAMP1").basket("GLOVE2", "LAMP2").basket("GLOVE3", "LAMP3")
+           .basket("TENT1", "GLOVE1"))
+    _, kept, dropped, _ = run(storage, log, min_type_pair_lift=1.0)
+    assert {("BAG1", "TENT1"), ("GLOVE1", "LAMP1")} <= set(kept)  # lift 3 x 7 / (4 x 3) = 1.75
+    row = dropped[("co_buy", "GLOVE1", "TENT1")]
+    assert row["reason"] == "type_pair_not_corroborated" and "lift 0.44 (min 1.0)" in row["detail"]
+    _, kept, _, _ = run(storage, log, min_type_pair_lift=0.0)
+    assert ("GLOVE1", "TENT1") in kept
 
 
 def test_cobuy_top_tier(storage):

@@ -313,6 +313,28 @@ def test_the_step_reports_and_logs_rejects_and_duplicates(raw, settings, caplog)
     assert "dropped 3 duplicate event deliveries" in caplog.text
 
 
+def test_the_days_report_shows_the_rejects_and_duplicates(raw, settings, storage):
+    from rich.console import Console
+
+    from cosmo.behaviours.report import ingest_accounting, ingest_table
+    from cosmo.pipeline.steps import ingest
+
+    clicks = rows_of(raw, "click")[:4]
+    for row in clicks:
+        corrupt(raw, row, "product_id", "B-NOT-SOLD-HERE")
+    write_second_file(raw, events(raw).slice(clicks[-1] + 1, 3))
+    ingest(DAY.isoformat(), settings)
+    summary = ingest_accounting(storage, DAY)  # what report_sampling puts in the day's summary.json
+    assert summary["rejects"] == {"unknown_product": 4} and summary["duplicates"] == 3
+    assert summary["rows_read"] == summary["published"] + 4 + 3
+    first = summary["first_rejects"]["unknown_product"]
+    assert [r["row"] for r in first] == clicks[:3] and first[0]["field"] == "product_id"
+    console = Console(width=80, record=True)
+    console.print(ingest_table(summary))
+    text = console.export_text()
+    assert "unknown_product" in text and f"part-00000.parquet:{clicks[0]}" in text
+
+
 def test_the_step_fails_over_the_configured_share(raw, tmp_path):
     from cosmo.pipeline.steps import ingest
 

@@ -27,6 +27,8 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     summary = json.loads(summary_path.read_text())
     assert len(summary["domains"]) == 18
     assert summary["rows"]["behaviour_events"] >= 30_000
+    assert summary["ingest"]["published"] == summary["rows"]["behaviour_events"] and summary["ingest"]["rejects"] == {}
+    assert "Ingested events" in first.output
     assert "Knowledge candidates by relation" in first.output
     candidates = json.loads((tmp_path / "data" / "knowledge_candidates" / f"ds={DAY}" / "_manifest.json").read_text())
     assert candidates["metadata"]["prompts"] == 3 * 2 * 4  # pairs x behaviour types x default relations
