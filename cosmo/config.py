@@ -81,10 +81,12 @@ class SourceSettings(Section):
         description="Event columns that identify one event: rows of a day with the same values are one event "
         "delivered more than once, and only the first is kept.",
     )
-    late_events: Literal["reject", "keep"] = Field(
+    late_events: Literal["reject", "keep", "route"] = Field(
         default="reject",
         description="Events whose ts falls outside the day's partition (UTC): reject (to behaviour_rejects, "
-        "reasons late_event and early_event) or keep (in this day's partition, counted in a warning).",
+        "reasons late_event and early_event), keep (in this day's partition, counted in a warning) or route (to "
+        "the day they belong to while that day is not ingested yet; its ingest publishes them; events of a day "
+        "ingested already are rejected, the detail saying so).",
     )
     columns: dict[EventColumn, str] = Field(
         default_factory=dict,

@@ -20,8 +20,13 @@ while the rejects are at most ``source.max_reject_share`` of the rows read. Abov
 with a :class:`DataError` that counts the rejects per reason and names the first rows of each; its
 rejects are still committed (so they can be looked at) but no events are. Events are delivered at
 least once, so rows with the same ``source.event_key`` are one event: the first is kept, the others
-counted. Events whose ts is outside the day (UTC) are rejected (``late_event``: before the day,
-``early_event``: after it) or, with ``source.late_events: keep``, kept in the day and counted.
+counted. Events whose ts is outside the day (UTC) are, by ``source.late_events``: rejected
+(``late_event``: before the day, ``early_event``: after it); kept in the day and counted (``keep``); or
+routed to the day they belong to (``route``) while that day is still open, i.e. not ingested yet:
+they wait under ``_arrivals/behaviour_events/ds=<their day>/from=<this day>.parquet`` and that day's
+ingest publishes them with its own events (de-duplicated against them). An event for a day that was
+ingested already is rejected with its reason, its detail saying so; a rerun of a day routes again
+what its first run routed (its arrivals were taken in), so reruns give the same partitions.
 
 Small tables (products, relevance, intentions) are checked strictly: their first bad row fails the
 day with an error naming the file, the row and the field, as does an unreadable file or an events
@@ -35,7 +40,7 @@ import datetime as dt
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import fsspec
@@ -58,13 +63,14 @@ from cosmo.catalog import (
     Dataset,
 )
 from cosmo.errors import DataError
-from cosmo.storage import Storage, as_date, conform, first_true, is_data_file
+from cosmo.storage import Storage, as_date, conform, first_true, is_data_file, write_parquet_atomic
 
 log = logging.getLogger(__name__)
 
 NEEDS_QUERY = ("search",)
 NEEDS_PRODUCT = ("view", "click", "add_to_cart", "purchase")
-LATE_EVENT_CHOICES = ("reject", "keep")
+LATE_EVENT_CHOICES = ("reject", "keep", "route")
+ARRIVALS_FOLDER = "_arrivals"  # events routed to a later-ingested day, by the day that delivered them
 FIRST_ROWS_SHOWN = 3  # per reason, in the error of a day with too many rejects
 _CAST_SLICE = 4_096  # a column that fails to cast is retried in slices, then value by value
 EVENT_FORMATS = ("auto", "parquet", "csv", "jsonl")
@@ -83,6 +89,8 @@ class IngestResult:
     rejects: dict[str, int] = field(default_factory=dict)  # per reason code
     duplicates: int = 0  # repeated deliveries of an event, dropped
     kept_outside_day: dict[str, int] = field(default_factory=dict)  # late/early events kept (late_events: keep)
+    routed: dict[str, int] = field(default_factory=dict)  # events sent to the day they belong to (route), by day
+    arrivals: dict[str, int] = field(default_factory=dict)  # events other days routed here, by delivering day
 
 
 class TooManyRejects(DataError):
@@ -338,13 +346,14 @@ def _cast_or_null(column: pa.Array | pa.ChunkedArray, target: pa.DataType) -> tu
 
 
 def check_events(batch: pa.Table, file: str, row_offset: int, *, product_ids: pa.Array,
-                 day: dt.date, late_events: str = "reject",
+                 day: dt.date, late_events: str = "reject", is_open: Callable[[dt.date], bool] | None = None,
                  raw: pa.Table | None = None) -> tuple[pa.Table, pa.Table, dict[str, int]]:
     """Conform a batch to the events schema and check each row against the rules.
 
     Returns the good rows, the rejected ones (as ``behaviour_rejects`` rows; the first failed rule names a
     row's reason; their raw record is the row of ``raw``, the batch as the shop wrote it, if given) and the
-    count of late and early events kept (with ``late_events`` "keep").
+    count of late and early events kept (with ``late_events`` "keep") or to be routed (``route``: the good
+    rows then include the events of other days that ``is_open``; those of closed days are rejected).
     """
     missing = [name for name in BEHAVIOUR_EVENTS.columns if name not in batch.column_names]
     if missing:
@@ -399,10 +408,18 @@ def check_events(batch: pa.Table, file: str, row_offset: int, *, product_ids: pa
     late = mask_of(pc.less(ts, day_start))
     early = mask_of(pc.greater_equal(ts, day_end))
     kept_outside_day = {}
-    if late_events == "reject":
+    if late_events == "route" and (late.any() or early.any()):
+        event_days = _utc_days(ts)
+        open_days = {d: (is_open or (lambda _: True))(d) for d in set(event_days[late | early]) if d is not None}
+        closed = np.array([d is not None and not open_days.get(d, True) for d in event_days])
+        flag(late & closed, "ts", "late_event",
+             lambda i: f"ts {ts[int(i)].as_py().isoformat()} belongs to {event_days[int(i)]}, ingested already")
+        flag(early & closed, "ts", "early_event",
+             lambda i: f"ts {ts[int(i)].as_py().isoformat()} belongs to {event_days[int(i)]}, ingested already")
+    elif late_events == "reject":
         flag(late, "ts", "late_event", lambda i: f"ts {ts[int(i)].as_py().isoformat()} is before {day} (UTC)")
         flag(early, "ts", "early_event", lambda i: f"ts {ts[int(i)].as_py().isoformat()} is after {day} (UTC)")
-    else:
+    elif late_events == "keep":
         kept_outside_day = {"late_event": int((late & ~flagged).sum()), "early_event": int((early & ~flagged).sum())}
 
     rejected = np.flatnonzero(flagged)
@@ -420,6 +437,59 @@ def check_events(batch: pa.Table, file: str, row_offset: int, *, product_ids: pa
                                  schema=_nullable(BEHAVIOUR_EVENTS.schema))
     good = table.filter(pa.array(~flagged))
     return conform(good, BEHAVIOUR_EVENTS, origin=file), rejects, kept_outside_day
+
+
+def _utc_days(ts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The UTC day of each ts (None where it is null), as dates."""
+    days = pc.cast(pc.cast(ts, pa.timestamp("ms", tz="UTC")), pa.date32()).to_pylist()
+    return np.array(days, dtype=object)
+
+
+def _arrivals_folder(storage: Storage, ds: dt.date) -> str:
+    return storage.path(ARRIVALS_FOLDER, BEHAVIOUR_EVENTS.name, f"ds={ds.isoformat()}")
+
+
+def _day_is_open(storage: Storage, delivered_on: dt.date) -> Callable[[dt.date], bool]:
+    """Whether events delivered on ``delivered_on`` may still go to a day: it was not ingested yet, or it
+    took in this day's arrivals before (a rerun routes them again, to the same file)."""
+    cache: dict[dt.date, bool] = {}
+
+    def is_open(day: dt.date) -> bool:
+        if day not in cache:
+            manifest = storage.manifest(BEHAVIOUR_EVENTS, day)
+            taken = (manifest or {}).get("metadata", {}).get("arrivals", {})
+            cache[day] = manifest is None or delivered_on.isoformat() in taken
+        return cache[day]
+
+    return is_open
+
+
+def _split_by_day(good: pa.Table, ds: dt.date) -> tuple[pa.Table, dict[dt.date, pa.Table]]:
+    """The rows of day ``ds`` and, by day, the rows of other days (events to route)."""
+    days = _utc_days(good.column("ts"))
+    own = days == ds
+    if own.all():
+        return good, {}
+    others = {day: good.filter(pa.array(days == day)) for day in set(days[~own])}
+    return good.filter(pa.array(own)), others
+
+
+def _park(storage: Storage, routed: dict[dt.date, list[pa.Table]], ds: dt.date) -> dict[str, int]:
+    """Write each other day's routed events where that day's ingest finds them; returns rows per day."""
+    parked = {}
+    for day, tables in sorted(routed.items()):
+        path = f"{_arrivals_folder(storage, day)}/from={ds.isoformat()}.parquet"
+        parked[day.isoformat()] = write_parquet_atomic(storage.fs, path, tables, BEHAVIOUR_EVENTS.schema)
+        log.info("%s: routed %d events to %s (%s)", ds, parked[day.isoformat()], day, storage.uri(path))
+    return parked
+
+
+def _arrivals(storage: Storage, ds: dt.date) -> list[str]:
+    """Files of events other days routed to ``ds``, oldest delivery first."""
+    folder = _arrivals_folder(storage, ds)
+    if not storage.fs.exists(folder):
+        return []
+    return sorted(path for path in storage.fs.ls(folder, detail=False) if is_data_file(path))
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:
@@ -506,6 +576,10 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
 
     tally = _Tally()
     failure: TooManyRejects | None = None
+    routing = late_events == "route"
+    is_open = _day_is_open(storage, ds) if routing else None
+    routed: dict[dt.date, list[pa.Table]] = {}
+    arrived: dict[str, int] = {}
     with storage.writer(BEHAVIOUR_REJECTS, ds) as rejects_out:
         try:
             with storage.writer(BEHAVIOUR_EVENTS, ds) as events_out:
@@ -513,8 +587,13 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
                     offset = 0
                     for raw, batch in read_event_batches(fs, path, mapping, batch_rows):
                         good, rejects, kept_outside_day = check_events(
-                            batch, path, offset, product_ids=product_ids, day=ds, late_events=late_events, raw=raw)
+                            batch, path, offset, product_ids=product_ids, day=ds, late_events=late_events,
+                            is_open=is_open, raw=raw)
                         good, duplicates = deduplicator.keep_first(good)
+                        if routing:
+                            good, others = _split_by_day(good, ds)
+                            for day, table in others.items():
+                                routed.setdefault(day, []).append(table)
                         events_out.write(good)
                         rejects_out.write(rejects)
                         tally.add_rejects(rejects)
@@ -522,17 +601,25 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
                         tally.duplicates += duplicates
                         tally.kept_outside_day.update(kept_outside_day)
                         offset += batch.num_rows
+                if tally.share > max_reject_share:
+                    raise _too_many_rejects(tally, max_reject_share, ds, rejects_out.uri)
+                if routing:  # after the day's own events, so that those win over repeated deliveries
+                    for path in _arrivals(storage, ds):
+                        arrived[path.rsplit("from=", 1)[-1].removesuffix(".parquet")] = _take_in(
+                            storage, path, ds, product_ids, deduplicator, events_out, rejects_out, tally)
                 # the day's accounting, in the manifest where reports and backfills read it
                 events_out.metadata.update(rows_read=tally.rows_read, rejected=tally.rejected,
                                            duplicates=tally.duplicates,
-                                           kept_outside_day={k: v for k, v in tally.kept_outside_day.items() if v})
-                if tally.share > max_reject_share:
-                    raise _too_many_rejects(tally, max_reject_share, ds, rejects_out.uri)
+                                           kept_outside_day={k: v for k, v in tally.kept_outside_day.items() if v},
+                                           routed={d.isoformat(): sum(t.num_rows for t in ts)
+                                                   for d, ts in sorted(routed.items())},
+                                           arrivals=arrived)
         except TooManyRejects as exc:
             failure = exc  # the events are discarded; the rejects are committed, for the user to look at
     _log_tally(tally, ds, rejects_out.uri)
     if failure is not None:
         raise failure
+    parked = _park(storage, routed, ds)  # once this day is committed: a failed day routes nothing
 
     uris: dict[str, str] = {}
     rows: dict[str, int] = {}
@@ -544,7 +631,23 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
     uris[BEHAVIOUR_REJECTS.name], rows[BEHAVIOUR_REJECTS.name] = rejects_out.uri, rejects_out.rows
     return IngestResult(uris=uris, rows=rows, rows_read=tally.rows_read, rejects=dict(tally.rejects),
                         duplicates=tally.duplicates,
-                        kept_outside_day={k: v for k, v in tally.kept_outside_day.items() if v})
+                        kept_outside_day={k: v for k, v in tally.kept_outside_day.items() if v},
+                        routed=parked, arrivals=arrived)
+
+
+def _take_in(storage: Storage, path: str, ds: dt.date, product_ids: pa.Array, deduplicator, events_out,
+             rejects_out, tally: _Tally) -> int:
+    """Publish the events another day routed to ``ds`` (checked again: the catalogue is this day's);
+    returns how many arrived."""
+    table = pq.read_table(path, filesystem=storage.fs)
+    good, rejects, _ = check_events(table, path, 0, product_ids=product_ids, day=ds)
+    good, duplicates = deduplicator.keep_first(good)
+    events_out.write(good)
+    rejects_out.write(rejects)
+    tally.add_rejects(rejects)
+    tally.duplicates += duplicates
+    log.info("%s: took in %d events routed here from %s", ds, table.num_rows, storage.uri(path))
+    return table.num_rows
 
 
 def _log_tally(tally: _Tally, ds: dt.date, rejects_uri: str) -> None:

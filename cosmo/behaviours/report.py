@@ -23,6 +23,7 @@ def ingest_accounting(storage, ds) -> dict:
     metadata = manifest.get("metadata", {})
     accounting = {"rows_read": metadata.get("rows_read"), "published": manifest.get("rows"),
                   "duplicates": metadata.get("duplicates"), "kept_outside_day": metadata.get("kept_outside_day", {}),
+                  "routed": metadata.get("routed", {}), "arrivals": metadata.get("arrivals", {}),
                   "rejects": {}, "first_rejects": {}}
     if not storage.has_partition(BEHAVIOUR_REJECTS, ds):
         return accounting
@@ -52,6 +53,10 @@ def ingest_table(accounting: dict) -> Table:
     table.add_row("duplicates dropped", count(accounting.get("duplicates")), "")
     for reason, n in accounting.get("kept_outside_day", {}).items():
         table.add_row(f"kept: {reason}", f"{n:,}", "")
+    for day, n in accounting.get("arrivals", {}).items():
+        table.add_row(f"arrived from {day}", f"{n:,}", "")
+    for day, n in accounting.get("routed", {}).items():
+        table.add_row(f"routed to {day}", f"{n:,}", "")
     for reason, n in accounting.get("rejects", {}).items():
         first = accounting.get("first_rejects", {}).get(reason, [])
         where = ", ".join(f"{r['file'].rsplit('/', 1)[-1]}:{r['row']} ({r['field']})" for r in first)

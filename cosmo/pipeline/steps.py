@@ -59,7 +59,8 @@ def ingest(ds: str, settings: Settings) -> Outputs:
     log.info("ingested %s: %s (of %d event rows read: %d rejected, %d duplicates dropped)", ds, result.rows,
              result.rows_read, sum(result.rejects.values()), result.duplicates)
     return {**result.uris, "rows": result.rows, "rejected": sum(result.rejects.values()), "rejects": result.rejects,
-            "duplicates": result.duplicates, "kept_outside_day": result.kept_outside_day}
+            "duplicates": result.duplicates, "kept_outside_day": result.kept_outside_day, "routed": result.routed,
+            "arrivals": result.arrivals}
 
 
 def sample(ds: str, settings: Settings) -> Outputs:

@@ -299,6 +299,44 @@ def test_late_and_early_events_are_kept_when_configured(raw, storage):
         ingest_day(str(raw), storage, DAY, late_events="forward")
 
 
+def next_day_raw(raw) -> None:
+    """The shop's export of DAY + 1: DAY's events moved a day on (a second day to route to)."""
+    table = events(raw)
+    ts = pc.add(table.column("ts"), pa.scalar(dt.timedelta(days=1), pa.duration("ms")))
+    folder = raw / "events" / f"ds={DAY + dt.timedelta(days=1)}"
+    folder.mkdir(parents=True)
+    pq.write_table(table.set_column(table.schema.get_field_index("ts"), "ts", ts), folder / "part-00000.parquet")
+
+
+def test_early_events_are_routed_to_their_day_and_published_there(raw, storage):
+    next_day_raw(raw)
+    _, early = out_of_day(raw)
+    routed_row = events(raw).slice(early, 1).to_pylist()[0]
+    first = ingest_day(str(raw), storage, DAY, late_events="route")
+    assert first.routed == {str(DAY - dt.timedelta(days=1)): 1, str(DAY + dt.timedelta(days=1)): 1}
+    assert first.rejects == {} and first.rows["behaviour_events"] == first.rows_read - 2
+    second = ingest_day(str(raw), storage, DAY + dt.timedelta(days=1), late_events="route")
+    assert second.arrivals == {DAY.isoformat(): 1}
+    published = storage.read("behaviour_events", DAY + dt.timedelta(days=1)).to_pylist()
+    assert routed_row in published and len(published) == second.rows_read + 1
+    assert routed_row not in storage.read("behaviour_events", DAY).to_pylist()
+    # a rerun of the delivering day routes again what the next day took in, so the next day's rerun is the same
+    again = ingest_day(str(raw), storage, DAY, late_events="route")
+    assert again.routed == first.routed and again.rejects == first.rejects
+    ingest_day(str(raw), storage, DAY + dt.timedelta(days=1), late_events="route")
+    assert storage.read("behaviour_events", DAY + dt.timedelta(days=1)).to_pylist() == published
+
+
+def test_events_of_a_day_ingested_already_are_rejected_saying_so(raw, storage):
+    next_day_raw(raw)
+    _, early = out_of_day(raw)
+    ingest_day(str(raw), storage, DAY + dt.timedelta(days=1), late_events="route")  # the next day came first
+    result = ingest_day(str(raw), storage, DAY, late_events="route")
+    assert result.routed == {str(DAY - dt.timedelta(days=1)): 1} and result.rejects == {"early_event": 1}
+    row = next(r for r in rejects_of(storage) if r["reason"] == "early_event")
+    assert row["row"] == early and f"belongs to {DAY + dt.timedelta(days=1)}, ingested already" in row["detail"]
+
+
 def test_the_step_reports_and_logs_rejects_and_duplicates(raw, settings, caplog):
     from cosmo.pipeline.steps import ingest
 
