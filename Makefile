@@ -15,7 +15,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.cosmo/airflow
 export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: setup run eval test test-fast bench lint airflow clean browser
+.PHONY: setup run eval backfill test test-fast bench lint airflow clean browser
 
 setup: $(VENV)/.installed
 
@@ -45,6 +45,13 @@ run: setup
 # .cosmo/data/reports/eval/ds=$(DS)/index.html.
 eval: setup
 	$(BIN)/cosmo eval all --ds $(DS)
+
+# The daily refresh for each day of a range, oldest first, each day checked (make backfill START=2026-11-01
+# END=2026-11-07); drop --generate to read the shop's own export.
+START ?= $(DS)
+END ?= $(DS)
+backfill: setup
+	$(BIN)/cosmo backfill --start $(START) --end $(END) --generate
 
 # The annotation page's browser test drives Debian's Chromium and chromedriver (never a browser
 # build downloaded by a tool); installed here when missing, as root or through sudo.

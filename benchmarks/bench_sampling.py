@@ -152,7 +152,7 @@ def main() -> None:
     verdict = ten["sample_s"] < 300 and ten["sample_peak_rss_mib"] < 4096
     print(f"target (10M events < 300 s, < 4096 MiB) at {ten['events']:,} events: {'met' if verdict else 'NOT met'}"
           f" ({os.cpu_count()} CPUs visible)")
-    print(f"{'pairs kept':<12}" + "".join(f"{r['events'] / 1e6:>9g}M" for r in rows) + "   max/min")
+    print(f"{'pairs kept':<12}" + "".join(f"{r['events'] / 1e6:>9.0f}M" for r in rows) + "   max/min")
     for behaviour in ("search_buy", "co_buy"):
         kept = [r["kept"][behaviour] for r in rows]
         spread = max(kept) / max(min(kept), 1)

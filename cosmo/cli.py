@@ -398,6 +398,64 @@ def _print_graph(storage, settings: Settings, day: str, outputs: dict) -> None:
     console.print(f"knowledge graph report: {outputs.get('report_markdown', '')}")
 
 
+@app.command("backfill")
+def backfill(start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+             end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD (included).")],
+             config: ConfigOption = None,
+             generate: Annotated[bool, typer.Option(help="Generate the sample shop's logs for each day first.")
+                                 ] = False) -> None:
+    """Run the daily refresh for every day from --start to --end, oldest first, in-process: each day's
+    outputs are checked, and no later day may change an earlier day's. Prints each day's wall time as
+    it finishes and, at the end, how the wall time grew with the history."""
+    from cosmo.pipeline.backfill import BackfillFailed, days_between, growth, run_backfill
+
+    settings = _settings(config)
+    try:
+        days = days_between(start, end)
+    except ValueError as error:
+        _fail(error)
+    console.print(_backends_table(settings))
+    console.print(f"backfill of {len(days)} day(s), {days[0]} to {days[-1]}")
+    started = time.perf_counter()
+    try:
+        results = run_backfill(days[0], days[-1], settings, params={"generate_sample_data": generate},
+                               on_day=_print_backfill_day)
+    except BackfillFailed as error:
+        if error.done:
+            console.print(_backfill_table(error.done))
+        _fail(error)
+    console.print(_backfill_table(results))
+    ratio = growth([r.seconds for r in results])
+    console.print("growth, mean wall time of the last 5 days / first 5: "  # fits 80 columns
+                  + (f"{ratio:.2f}x" if ratio is not None else "needs 10 days"))
+    console.print(f"[bold green]backfill of {len(results)} day(s) done[/bold green] in "
+                  f"{time.perf_counter() - started:.1f}s")
+
+
+def _pairs(rows: dict) -> int:
+    return rows.get("search_buy_pairs", 0) + rows.get("co_buy_pairs", 0)
+
+
+def _print_backfill_day(result) -> None:
+    rows = result.rows
+    console.print(f"[green]✓[/green] {result.ds} {result.seconds:.1f}s: {rows.get('behaviour_events', 0):,} events, "
+                  f"{rows.get('behaviour_rejects', 0):,} rejects, {_pairs(rows):,} pairs, "
+                  f"{rows.get('knowledge_candidates', 0):,} candidates")
+
+
+def _backfill_table(results) -> Table:
+    table = Table(title="Backfill: wall time per day")
+    table.add_column("day", no_wrap=True)
+    for column in ("seconds", "pairs", "candidates"):  # the events are on the per-day lines
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("slowest step", overflow="fold")
+    for result in results:
+        slowest = max(result.step_seconds.items(), key=lambda item: item[1], default=("-", 0.0))
+        table.add_row(result.ds, f"{result.seconds:.1f}", f"{_pairs(result.rows):,}",
+                      f"{result.rows.get('knowledge_candidates', 0):,}", f"{slowest[0]} {slowest[1]:.1f}s")
+    return table
+
+
 eval_app = typer.Typer(help="Evaluate the knowledge downstream (the evaluate flow): search relevance, intent "
                             "identification, navigation, recommendation; tables and plots in one report folder.",
                        no_args_is_help=True)

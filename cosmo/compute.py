@@ -21,7 +21,9 @@ def ensure_ray(num_cpus: int | None = None) -> None:
         ray.init(logging_level=logging.WARNING)
         return
     os.environ.setdefault("RAY_worker_niceness", "0")
-    ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
+    # "local": a Ray of this process's own, never a head some other run left behind (ray.init would join
+    # the cluster /tmp/ray names, and hang when it is gone)
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
 
 
 def native_dtype(requested: str, device: str = "cpu") -> str:

@@ -44,6 +44,19 @@ class StorageSettings(Section):
         default_factory=dict,
         description="Extra fsspec options (e.g. endpoint_url for S3-compatible stores). No secrets.",
     )
+    lock_timeout_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How long a step waits for another run of the same step and day to finish (the lock under "
+        "<root>/_locks/) before it fails naming the holder; then it runs, finding the output published or "
+        "rewriting the same content.",
+    )
+    lock_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Object stores: a lock is a lease object the holder renews every third of this; a holder "
+        "that died without releasing it (killed, lost) frees it this long after its last renewal.",
+    )
 
     @field_validator("root")
     @classmethod

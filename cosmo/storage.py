@@ -4,7 +4,12 @@ Layout: ``<root>/<dataset>/ds=YYYY-MM-DD/part-<run>-<n>.parquet`` plus ``_manife
 The manifest is the commit point: it is written last, in one atomic step (a rename locally, a
 single PUT on S3), and lists the files of the committed run. Readers go through it, so a
 crashed or concurrent write is never seen half-done, and a rerun of a day replaces the
-partition as a whole (idempotent). Files of superseded or crashed runs are removed after commit.
+partition as a whole (idempotent). Files of superseded or crashed runs (part files of older runs,
+temporary files a killed write left) are removed after the next commit, or by a failed write of a
+partition that has no commit yet; files of a run newer than the committing one are left alone (it
+may still be writing). Two runs of one partition at once are kept apart by the step lock
+(:mod:`cosmo.locks`); without it, the run whose files the other's cleanup removed fails at commit
+rather than publish a manifest listing missing files.
 
 Validate-then-commit: a store made with :meth:`Storage.from_settings` has a *gate* (the dataset's
 Great Expectations suite, :class:`cosmo.quality.Gate`) that every partition passes before its
@@ -33,6 +38,8 @@ from cosmo.catalog import Dataset, get_dataset
 from cosmo.errors import DataError
 
 MANIFEST = "_manifest.json"
+TMP_MARK = ".tmp-"  # put_bytes and write_parquet_atomic write under <name>.tmp-<uuid>, then rename
+RUN_TIME_FORMATS = ("%Y%m%dT%H%M%S%f", "%Y%m%dT%H%M%S")  # run ids now, and as older manifests name them
 
 
 def partition_name(ds: dt.date | str) -> str:
@@ -231,14 +238,15 @@ class PartitionWriter:
         self.dataset = dataset
         self.ds = ds
         self.rows_per_file = rows_per_file
-        self.run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.started = dt.datetime.now(dt.UTC)
+        # the start time leads, so run ids sort by age (the cleanup spares newer runs)
+        self.run_id = f"{self.started:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
         self.base = storage.partition_path(dataset, ds)
         self.uri = storage.uri(self.base)
         self.files: list[str] = []
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_file = 0
-        storage.fs.makedirs(self.base, exist_ok=True)
 
     def write(self, data: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]) -> None:
         if isinstance(data, pa.RecordBatch):
@@ -258,6 +266,8 @@ class PartitionWriter:
 
     def _open_next(self) -> None:
         self._close_current()
+        if not self.files:  # the folder comes with the first file: a writer that writes nothing leaves none
+            self.storage.fs.makedirs(self.base, exist_ok=True)
         name = f"part-{self.run_id}-{len(self.files):05d}.parquet"
         self.files.append(name)
         self._writer = pq.ParquetWriter(
@@ -272,12 +282,13 @@ class PartitionWriter:
 
     def commit(self) -> None:
         self._close_current()
-        if self.gate is not None:
-            try:
+        try:
+            self._check_files_present()
+            if self.gate is not None:
                 self.gate(self.dataset.name, self._written(), self.uri)
-            except BaseException:
-                self.abort()
-                raise
+        except BaseException:
+            self.abort()
+            raise
         manifest = {
             "dataset": self.dataset.name,
             "ds": self.ds.isoformat(),
@@ -288,8 +299,20 @@ class PartitionWriter:
             "committed_at": dt.datetime.now(dt.UTC).isoformat(),
             "metadata": self.metadata,
         }
+        self.storage.fs.makedirs(self.base, exist_ok=True)
         self.storage.put_bytes(f"{self.base}/{MANIFEST}", json.dumps(manifest, indent=2).encode())
-        self._remove_uncommitted(keep=set(self.files))
+        self._remove_leftovers(keep=set(self.files))
+
+    def _check_files_present(self) -> None:
+        """Refuse to publish a manifest naming files that are gone (removed by a concurrent run's cleanup)."""
+        if not self.files:
+            return
+        present = {leaf(entry) for entry in self.storage.fs.ls(self.base, detail=False)}
+        missing = [name for name in self.files if name not in present]
+        if missing:
+            raise DataError(f"files of run {self.run_id} were removed while it wrote (another run of the same "
+                            f"partition committed meanwhile, without the step lock): nothing was committed",
+                            file=f"{self.uri}/{missing[0]}")
 
     def _written(self) -> pa.Table:
         tables = [pq.read_table(f"{self.base}/{name}", filesystem=self.storage.fs) for name in self.files]
@@ -297,18 +320,54 @@ class PartitionWriter:
 
     def abort(self) -> None:
         self._close_current()
+        fs = self.storage.fs
         for name in self.files:
             path = f"{self.base}/{name}"
-            if self.storage.fs.exists(path):
-                self.storage.fs.rm(path)
-        if self.storage.is_local and not self.storage.fs.ls(self.base):  # a new partition's folder goes too
-            self.storage.fs.rmdir(self.base)
+            if fs.exists(path):
+                fs.rm(path)
+        if not fs.exists(self.base):
+            return
+        if not fs.exists(f"{self.base}/{MANIFEST}"):  # never committed: what crashed runs left goes too
+            self._remove_leftovers(keep=set())
+        if self.storage.is_local and not fs.ls(self.base):  # a new partition's folder goes too
+            fs.rmdir(self.base)
 
-    def _remove_uncommitted(self, keep: set[str]) -> None:
-        for entry in self.storage.fs.ls(self.base, detail=False):
-            leaf = entry.rstrip("/").rsplit("/", 1)[-1]
-            if leaf.startswith("part-") and leaf not in keep:
-                self.storage.fs.rm(entry)
+    def _remove_leftovers(self, keep: set[str]) -> None:
+        """Part files not in ``keep`` of runs older than this one, and temporary files older than it."""
+        fs = self.storage.fs
+        for entry in fs.ls(self.base, detail=True):
+            name = leaf(entry["name"])
+            stale_part = name.startswith("part-") and not self._newer_run(name)
+            stale_tmp = TMP_MARK in name and self._older_than_me(entry)
+            if name not in keep and (stale_part or stale_tmp):
+                fs.rm(entry["name"])
+
+    def _newer_run(self, part_name: str) -> bool:
+        """Whether a part file belongs to a run started after this one (unreadable run ids: crashed, not newer)."""
+        started = run_started(part_name.removeprefix("part-").split("-", 1)[0])
+        return started is not None and started > self.started
+
+    def _older_than_me(self, entry: dict) -> bool:
+        modified = entry.get("mtime") or entry.get("LastModified")
+        if modified is None:
+            return True
+        if not isinstance(modified, dt.datetime):
+            modified = dt.datetime.fromtimestamp(float(modified), dt.UTC)
+        return modified < self.started
+
+
+def leaf(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def run_started(stamp: str) -> dt.datetime | None:
+    """The start time a run id begins with, None if it names none."""
+    for fmt in RUN_TIME_FORMATS:
+        try:
+            return dt.datetime.strptime(stamp, fmt).replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+    return None
 
 
 def write_parquet_atomic(fs: fsspec.AbstractFileSystem, path: str, tables: pa.Table | Iterable[pa.Table],

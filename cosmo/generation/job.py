@@ -132,6 +132,7 @@ def run(ds, settings: Settings, *, limit: int | None = None,
     manifest = published(storage, KNOWLEDGE_CANDIDATES, ds, published_key)
     if manifest:
         log.info("candidates for %s by model %s are already published: nothing to do", ds, key)
+        Staging(storage, KNOWLEDGE_CANDIDATES, ds, key).clear()  # a run stopped after its commit leaves it
         return GenerateResult(storage.partition_uri(KNOWLEDGE_CANDIDATES, ds), table.num_rows, 0, table.num_rows,
                               manifest["rows"], 0, time.perf_counter() - started, name)
     staging = Staging(storage, KNOWLEDGE_CANDIDATES, ds, key)

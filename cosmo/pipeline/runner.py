@@ -13,14 +13,16 @@ import importlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cosmo.backends import compute
 from cosmo.config import Settings
 from cosmo.errors import CosmoError, StepSkipped
+from cosmo.locks import step_lock
 from cosmo.pipeline.registry import FLOWS, Step, StepOutcome, flow_steps, get_step, upstream
-from cosmo.storage import as_date
+from cosmo.storage import Storage, as_date
 
 log = logging.getLogger(__name__)
 IN_RAY_JOB = "COSMO_IN_RAY_JOB"  # set by the job entry point: run here, never submit again
@@ -37,7 +39,9 @@ def step_function(step: Step) -> Callable[..., Any]:
 def run_step(name: str, ds: str, settings: Settings, *, params: dict | None = None) -> StepOutcome:
     """Run one step for one date; raises on failure, returns the outcome (outputs, or why skipped).
 
-    A wait step checks its condition once and raises :class:`NotReady` with what is missing.
+    A wait step checks its condition once and raises :class:`NotReady` with what is missing. Any other
+    step holds the lock of its (step, day) while it works (:mod:`cosmo.locks`): a second run of the same
+    day waits for the first.
     """
     step = get_step(name)
     ds = as_date(ds).isoformat()
@@ -51,20 +55,43 @@ def run_step(name: str, ds: str, settings: Settings, *, params: dict | None = No
             if not ready:
                 raise NotReady(detail)
             outputs: dict[str, Any] = {"ready": detail}
-        elif step.where == "ray" and not compute(settings).embedded and not os.environ.get(IN_RAY_JOB):
-            from cosmo.pipeline.ray_jobs import run_job
-
-            result = run_job(step.name, ds, settings.model_dump(mode="json"), address=settings.ray.address,
-                             timeout_seconds=step.timeout_minutes * 60)
-            if result.get("skipped"):
-                raise StepSkipped(result["skipped"], result.get("outputs"))
-            outputs = result.get("outputs") or {}
         else:
-            outputs = function(ds, settings)
+            with _step_lock(step, ds, settings):
+                outputs = _run_locked(step, function, ds, settings)
     except StepSkipped as skip:
         return StepOutcome(step.name, ds, outputs=skip.outputs, skipped=skip.reason,
                            seconds=time.perf_counter() - started)
     return StepOutcome(step.name, ds, outputs=outputs or {}, seconds=time.perf_counter() - started)
+
+
+def _run_locked(step: Step, function: Callable[..., Any], ds: str, settings: Settings) -> dict[str, Any]:
+    if step.where == "ray" and _submits(settings):
+        from cosmo.pipeline.ray_jobs import run_job
+
+        result = run_job(step.name, ds, settings.model_dump(mode="json"), address=settings.ray.address,
+                         timeout_seconds=step.timeout_minutes * 60)
+        if result.get("skipped"):
+            raise StepSkipped(result["skipped"], result.get("outputs"))
+        return result.get("outputs") or {}
+    return function(ds, settings)
+
+
+def _submits(settings: Settings) -> bool:
+    """Whether this process submits a Ray step to a cluster (rather than being, or running, the job)."""
+    return not compute(settings).embedded and not os.environ.get(IN_RAY_JOB)
+
+
+@contextmanager
+def _step_lock(step: Step, ds: str, settings: Settings) -> Iterator[None]:
+    """One run of a (step, day) at a time (cosmo.locks). A job on a cluster runs without it: the process
+    that submitted it holds it (the job may run on another machine, and would wait for itself)."""
+    if os.environ.get(IN_RAY_JOB) and not compute(settings).embedded:
+        yield
+        return
+    storage = Storage(settings.storage.root, dict(settings.storage.storage_options))
+    with step_lock(storage, step.name, ds, timeout=settings.storage.lock_timeout_seconds,
+                   lease_seconds=settings.storage.lock_lease_seconds):
+        yield
 
 
 def run_flow(flow: str, ds: str, settings: Settings, *, params: dict | None = None,

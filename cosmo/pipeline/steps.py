@@ -58,7 +58,8 @@ def ingest(ds: str, settings: Settings) -> Outputs:
                         late_events=source.late_events, mapping=EventMapping.from_settings(source))
     log.info("ingested %s: %s (of %d event rows read: %d rejected, %d duplicates dropped)", ds, result.rows,
              result.rows_read, sum(result.rejects.values()), result.duplicates)
-    return {**result.uris, "rows": result.rows, "rejected": sum(result.rejects.values()), "rejects": result.rejects,
+    return {**result.uris, "rows": result.rows, "rows_read": result.rows_read, "rejected": sum(result.rejects.values()),
+            "rejects": result.rejects,
             "duplicates": result.duplicates, "kept_outside_day": result.kept_outside_day, "routed": result.routed,
             "arrivals": result.arrivals}
 

@@ -234,8 +234,13 @@ def run(ds, settings: Settings) -> FilterResult:
     if done:
         log.info("filtered candidates for %s (key %s) are already published: nothing to do", ds, key)
         meta = done["metadata"]
+        # a run stopped between its commit and its last writes leaves those to its rerun
+        Staging(storage, FILTERED_CANDIDATES, ds, key, schema=SCORES_SCHEMA).clear()
+        report = meta.get("report", {})
+        if not report or not all(storage.fs.exists(location) for location in report.values()):
+            report = write_filter_report(storage, ds, storage.read(FILTERED_CANDIDATES, ds))
         return FilterResult(uri, done["rows"], meta["kept"], meta["dropped"], 0, meta["scored"],
-                            time.perf_counter() - started, meta.get("report", {}))
+                            time.perf_counter() - started, report)
     candidates = storage.read(KNOWLEDGE_CANDIDATES, ds)
     products = storage.read(PRODUCTS, ds, columns=["product_id", "domain", "product_type"])
     staging = Staging(storage, FILTERED_CANDIDATES, ds, key, schema=SCORES_SCHEMA)
