@@ -2,7 +2,7 @@
 ends with exactly the tables of a clean run; nothing half-written is ever visible; two runs of one
 day started at once end with one consistent partition.
 
-Each step runs as `cosmo step` does, in a subprocess whose write primitives tests/fault_injection.py
+Each step runs as `cosmo step` does, in a forked process whose write primitives tests/fault_injection.py
 counts (the clean run's total N per step is the range the kill points are drawn from). The one
 volatile column is knowledge_candidates' (and so filtered_candidates') ``generated_at``, the time a
 chunk was generated: a rerun that resumes from staged chunks keeps theirs, a fresh one stamps its
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from fault_injection import run_forked
 
 from cosmo.pipeline.registry import get_step
 from cosmo.storage import MANIFEST, TMP_MARK, Storage, as_date
@@ -31,7 +32,6 @@ pytestmark = pytest.mark.slow
 DAY = "2026-11-21"
 REPO = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
-HARNESS = REPO / "tests" / "fault_injection.py"
 VOLATILE = {"generated_at"}
 # kill points per step (at least 20 in all); the cheap steps take more of them. The steps with run keys
 # (generation, filtering) skip a published day, so they are killed on a first write; the others
@@ -42,19 +42,9 @@ OVERWRITES = {"ingest", "sample", "score_candidates"}
 
 def run_harness(env: dict, step: str, *, kill_at: int | None = None, count_to: Path | None = None,
                 timeout: float = 600) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(HARNESS), step, DAY]
-    if kill_at is not None:
-        command += ["--kill-at", str(kill_at)]
-    if count_to is not None:
-        command += ["--count-to", str(count_to)]
-    # its own session, so whatever it started (Ray's processes) goes with it
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    try:
-        out, _ = process.communicate(timeout=timeout)
-    finally:
-        kill_group(process.pid)
-    return subprocess.CompletedProcess(command, process.returncode, out, "")
+    log = Path(env["COSMO_STORAGE__ROOT"]).parent / f"{step}-{kill_at or 'clean'}.log"
+    code, out = run_forked(step, DAY, env, REPO, log, kill_at=kill_at, count_to=count_to, timeout=timeout)
+    return subprocess.CompletedProcess([step, DAY, kill_at], code, out, "")
 
 
 def kill_group(pgid: int) -> None:
@@ -122,12 +112,8 @@ def ray_address(free_port):
         assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
         time.sleep(0.5)
     yield f"127.0.0.1:{port}"
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(head.pid, signal.SIGTERM)
-    try:
-        head.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        kill_group(head.pid)
+    kill_group(head.pid)  # the runs are over: nothing of the head's is worth a graceful stop
+    head.wait(timeout=60)
 
 
 def _listening(port: int) -> bool:
