@@ -123,6 +123,10 @@ class _Tally:
     def share(self) -> float:
         return self.rejected / self.rows_read if self.rows_read else 0.0
 
+    def kept(self) -> dict[str, int]:
+        """Late and early events kept in the day (late_events: keep), by reason, where there were any."""
+        return {reason: count for reason, count in self.kept_outside_day.items() if count}
+
 
 class EventDeduplicator:
     """Keeps the first delivery of each event across the files and batches of a day.
@@ -474,14 +478,12 @@ def _split_by_day(good: pa.Table, ds: dt.date) -> tuple[pa.Table, dict[dt.date, 
     return good.filter(pa.array(own)), others
 
 
-def _park(storage: Storage, routed: dict[dt.date, list[pa.Table]], ds: dt.date) -> dict[str, int]:
-    """Write each other day's routed events where that day's ingest finds them; returns rows per day."""
-    parked = {}
+def _park(storage: Storage, routed: dict[dt.date, list[pa.Table]], ds: dt.date) -> None:
+    """Write each other day's routed events where that day's ingest finds them."""
     for day, tables in sorted(routed.items()):
         path = f"{_arrivals_folder(storage, day)}/from={ds.isoformat()}.parquet"
-        parked[day.isoformat()] = write_parquet_atomic(storage.fs, path, tables, BEHAVIOUR_EVENTS.schema)
-        log.info("%s: routed %d events to %s (%s)", ds, parked[day.isoformat()], day, storage.uri(path))
-    return parked
+        rows = write_parquet_atomic(storage.fs, path, tables, BEHAVIOUR_EVENTS.schema)
+        log.info("%s: routed %d events to %s (%s)", ds, rows, day, storage.uri(path))
 
 
 def _arrivals(storage: Storage, ds: dt.date) -> list[str]:
@@ -609,8 +611,7 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
                             storage, path, ds, product_ids, deduplicator, events_out, rejects_out, tally)
                 # the day's accounting, in the manifest where reports and backfills read it
                 events_out.metadata.update(rows_read=tally.rows_read, rejected=tally.rejected,
-                                           duplicates=tally.duplicates,
-                                           kept_outside_day={k: v for k, v in tally.kept_outside_day.items() if v},
+                                           duplicates=tally.duplicates, kept_outside_day=tally.kept(),
                                            routed={d.isoformat(): sum(t.num_rows for t in ts)
                                                    for d, ts in sorted(routed.items())},
                                            arrivals=arrived)
@@ -619,7 +620,7 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
     _log_tally(tally, ds, rejects_out.uri)
     if failure is not None:
         raise failure
-    parked = _park(storage, routed, ds)  # once this day is committed: a failed day routes nothing
+    _park(storage, routed, ds)  # once this day is committed: a failed day routes nothing
 
     uris: dict[str, str] = {}
     rows: dict[str, int] = {}
@@ -631,8 +632,7 @@ def ingest_day(source_uri: str, storage: Storage, ds: dt.date | str, *,
     uris[BEHAVIOUR_REJECTS.name], rows[BEHAVIOUR_REJECTS.name] = rejects_out.uri, rejects_out.rows
     return IngestResult(uris=uris, rows=rows, rows_read=tally.rows_read, rejects=dict(tally.rejects),
                         duplicates=tally.duplicates,
-                        kept_outside_day={k: v for k, v in tally.kept_outside_day.items() if v},
-                        routed=parked, arrivals=arrived)
+                        kept_outside_day=tally.kept(), routed=events_out.metadata["routed"], arrivals=arrived)
 
 
 def _take_in(storage: Storage, path: str, ds: dt.date, product_ids: pa.Array, deduplicator, events_out,
@@ -658,7 +658,7 @@ def _log_tally(tally: _Tally, ds: dt.date, rejects_uri: str) -> None:
                     100 * tally.share, rejects_uri, counts)
     if tally.duplicates:
         log.warning("%s: dropped %d duplicate event deliveries", ds, tally.duplicates)
-    kept = {reason: count for reason, count in tally.kept_outside_day.items() if count}
+    kept = tally.kept()
     if kept:
         log.warning("%s: kept events outside the day (source.late_events: keep): %s", ds,
                     ", ".join(f"{reason}: {count}" for reason, count in kept.items()))

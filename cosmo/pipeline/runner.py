@@ -88,7 +88,7 @@ def _step_lock(step: Step, ds: str, settings: Settings) -> Iterator[None]:
     if os.environ.get(IN_RAY_JOB) and not compute(settings).embedded:
         yield
         return
-    storage = Storage(settings.storage.root, dict(settings.storage.storage_options))
+    storage = Storage.from_settings(settings, gate=False)
     with step_lock(storage, step.name, ds, timeout=settings.storage.lock_timeout_seconds,
                    lease_seconds=settings.storage.lock_lease_seconds):
         yield
