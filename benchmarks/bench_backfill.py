@@ -172,7 +172,8 @@ def dag_child(days: list[str], out: Path, workdir: Path, events: int) -> None:
     settings = Settings()  # the store of this process's COSMO_* variables: the conf names the same
     storage = Storage.from_settings(settings, gate=False)
     conf = {"generate_sample_data": True, "events_per_day": events, "max_pairs_per_day": 2,
-            "config_overrides": {"storage": {"root": settings.storage.root}, "generation": {"max_new_tokens": 16}}}
+            "config_overrides": {"storage": {"root": settings.storage.root}, "generation": {"max_new_tokens": 16},
+                                 "generator": {"first_day": days[0]}}}  # each day its own traffic
     recorded: dict[str, dict[str, str]] = {}
     with local_ray_head(workdir):
         for ds in days:

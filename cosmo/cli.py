@@ -107,7 +107,8 @@ def data_generate(ds: DateOption = "", config: ConfigOption = None,
     summary = generate_shop(out or settings.source.uri, start=dt.date.fromisoformat(ds or _today()),
                             days=days or gen.days, events_per_day=events or gen.events_per_day,
                             seed=gen.seed if seed is None else seed, products_per_type=gen.products_per_type,
-                            chunk_events=gen.chunk_events, storage_options=settings.storage.storage_options)
+                            chunk_events=gen.chunk_events, storage_options=settings.storage.storage_options,
+                            first_day=gen.first_day)
     console.print(f"[green]generated[/green] in {time.perf_counter() - started:.1f}s: {summary}")
 
 
@@ -280,21 +281,16 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
             summary = json.load(handle)
         render(console, storage.read(DOMAIN_STATISTICS, day), summary["dropped"], summary["kept"],
                summary.get("ingest"))
-    written = Table(title=f"Datasets written for {day}")
-    written.add_column("dataset")
-    written.add_column("rows", justify="right")
-    written.add_column("location")
     from cosmo.catalog import DATASETS
 
-    for name in DATASETS:
-        if storage.has_partition(name, day):
-            written.add_row(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
+    rows = [(name, f"{storage.manifest(name, day)['rows']:,}", storage.partition_uri(name, day))
+            for name in DATASETS if storage.has_partition(name, day)]
     graph_step = next((s for s in ("rebuild_graph", "build_graph") if outputs.get(s, {}).get("report_plot")), None)
     for step, key in (("report_sampling", "plot"), ("filter_candidates", "report_plot"), ("review_labels", "plot"),
                       (graph_step, "report_plot"), (graph_step, "report_degrees")):
         if step and outputs.get(step, {}).get(key):
-            written.add_row(f"{step} {key.removeprefix('report_')}", "", outputs[step][key])
-    console.print(written)
+            rows.append((f"{step} {key.removeprefix('report_')}", "", outputs[step][key]))
+    console.print(datasets_table(day, rows))
     if storage.has_partition("knowledge_candidates", day):
         _print_candidates(storage, day)
     if storage.has_partition("filtered_candidates", day):
@@ -317,6 +313,18 @@ def refresh(ds: DateOption = "", config: ConfigOption = None,
     if not only:
         console.print(f"the applications on this day (relevance, intents, navigation, recommendation): "
                       f"`cosmo eval all --ds {day}` (make eval DS={day})")
+
+
+def datasets_table(day: str, rows: list[tuple[str, str, str]]) -> Table:
+    """(dataset or plot, rows, location) of what the day wrote. Locations are long paths a person copies, so
+    they wrap whole onto the next line instead of being cut."""
+    table = Table(title=f"Datasets written for {day}")
+    table.add_column("dataset", overflow="fold")
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("location", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _print_timings(outcomes) -> None:

@@ -10,6 +10,7 @@ Secrets never go here: AWS access uses the standard credential chain.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -134,6 +135,12 @@ class GeneratorSettings(Section):
     seed: int = Field(default=7, description="Random seed: the same seed gives the same shop.")
     events_per_day: int = Field(default=60_000, ge=1_000, description="Behaviour events per day.")
     days: int = Field(default=1, ge=1, description="Number of days of logs to write.")
+    first_day: dt.date | None = Field(
+        default=None,
+        description="The shop's first day of trading: the events of day D are drawn as day number D - first_day "
+        "of the shop, so every day has its own traffic. None: each generated day (a daily run writes one) is "
+        "day number 0, the same traffic under its own date (what the sample day's figures assume).",
+    )
     products_per_type: int = Field(default=40, ge=2, description="Catalogue size per product type.")
     chunk_events: int = Field(
         default=1_000_000, ge=10_000, description="Events per streamed chunk (bounds memory)."

@@ -225,6 +225,10 @@ def run_backfill(start: str | dt.date, end: str | dt.date, settings: Settings, *
     """The daily refresh for every day from ``start`` to ``end``, oldest first, each day validated and
     every earlier day checked unchanged after it; raises :class:`BackfillFailed` at the first day
     that fails or does not pass."""
+    if (params or {}).get("generate_sample_data") and settings.generator.first_day is None:
+        # a generated backfill is one shop trading from `start`: each day its own traffic, not day 0 again
+        settings = settings.model_copy(update={"generator": settings.generator.model_copy(
+            update={"first_day": as_date(start)})})
     storage = Storage.from_settings(settings, gate=False)
     done: list[DayResult] = []
     recorded: dict[str, dict[str, str]] = {}  # day -> dataset -> run id, right after the day ran

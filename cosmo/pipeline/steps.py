@@ -28,7 +28,8 @@ def generate_sample_shop(ds: str, settings: Settings, *, progress: bool = False)
     gen = settings.generator
     summary = generate_shop(settings.source.uri, start=as_date(ds), days=gen.days, events_per_day=gen.events_per_day,
                             seed=gen.seed, products_per_type=gen.products_per_type, chunk_events=gen.chunk_events,
-                            storage_options=settings.storage.storage_options, progress=progress)
+                            storage_options=settings.storage.storage_options, progress=progress,
+                            first_day=gen.first_day)
     log.info("generated shop: %s", summary)
     return {"raw": settings.source.uri, "events": summary.get("events")}
 

@@ -307,8 +307,13 @@ class Shop:
 
 def generate_shop(out_uri: str, *, start: dt.date, days: int, events_per_day: int, seed: int,
                   products_per_type: int, chunk_events: int, storage_options: dict | None = None,
-                  progress: bool = True) -> dict[str, object]:
-    """Write a generated shop's raw export under ``out_uri``; returns a summary."""
+                  progress: bool = True, first_day: dt.date | None = None) -> dict[str, object]:
+    """Write a generated shop's raw export under ``out_uri``; returns a summary. Day D's events are the
+    shop's day number D - ``first_day`` (``start`` when None): the same shop and day give the same events."""
+    first_day = first_day or start
+    if first_day > start:
+        raise ValueError(f"generator.first_day {first_day} is after the first day asked for, {start}: "
+                         f"the shop had no traffic yet")
     import fsspec
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -329,8 +334,9 @@ def generate_shop(out_uri: str, *, start: dt.date, days: int, events_per_day: in
             day = start + dt.timedelta(days=index)
             task = bar.add_task(f"events {day}", total=events_per_day)
 
-            def chunks(day=day, index=index, task=task):
-                for chunk in shop.day_events(day, events_per_day, chunk_events, day_index=index):
+            def chunks(day=day, task=task):
+                for chunk in shop.day_events(day, events_per_day, chunk_events,
+                                             day_index=(day - first_day).days):
                     bar.advance(task, chunk.num_rows)
                     yield chunk
 

@@ -154,3 +154,19 @@ def test_lm_evaluation_fits(monkeypatch):
     text = console.export_text()
     assert_readable(text, ["figure", "challenger", "champion", "COSMO-LM on the held-out data of 2026-11-27"])
     assert "models:/cosmo-lm-student/12" in text and "models:/cosmo-lm-student/11" in text
+
+
+def test_datasets_written_fits():
+    """Locations are paths a person copies: they wrap whole, never end in an ellipsis."""
+    from cosmo.cli import datasets_table
+
+    root = "/home/someone/projects/cosmo-shop/.cosmo/data"
+    rows = [(name, f"{rows:,}", f"{root}/{name}/ds=2026-11-27")
+            for name, rows in (("behaviour_events", 10_123_456), ("knowledge_candidates", 123_456),
+                               ("intention_hierarchy", 98))]
+    rows.append(("filter_candidates plot", "", f"{root}/_reports/filter_candidates/ds=2026-11-27/filtering.png"))
+    text, headers = render(datasets_table("2026-11-27", rows))
+    assert_readable(text, headers)
+    column = "".join(line.split("│")[3].strip() for line in text.splitlines() if line.startswith("│"))
+    for _, _, location in rows:
+        assert location in column, text  # every path is there whole, if folded

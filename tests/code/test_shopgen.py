@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -80,6 +81,26 @@ def test_generate_shop_streams_the_requested_events(tmp_path):
     assert not list((tmp_path / "raw").rglob("*.tmp-*"))
     planted = pq.read_table(tmp_path / "raw" / "intentions" / "planted.parquet")
     assert planted.num_rows == sum(len(it.product_types) for it in INTENTIONS)
+
+
+def _day_events(root, day: str) -> pa.Table:
+    return pq.read_table(root / "events" / f"ds={day}" / "part-00000.parquet").drop_columns(["ts", "session_id"])
+
+
+def test_first_day_gives_each_day_its_own_traffic(tmp_path):
+    """A daily run writes one day at a time: with first_day set, day D is the shop's day D - first_day
+    (as a two-day export gives it), without it every date repeats day 0."""
+    first, second = DAY, DAY + dt.timedelta(days=1)
+    kwargs = {"events_per_day": 5_000, "seed": 4, "products_per_type": 4, "chunk_events": 10_000, "progress": False}
+    generate_shop(str(tmp_path / "export"), start=first, days=2, **kwargs)
+    for day in (first, second):
+        generate_shop(str(tmp_path / "daily"), start=day, days=1, first_day=first, **kwargs)
+        generate_shop(str(tmp_path / "alike"), start=day, days=1, **kwargs)
+    assert _day_events(tmp_path / "daily", str(second)).equals(_day_events(tmp_path / "export", str(second)))
+    assert not _day_events(tmp_path / "daily", str(second)).equals(_day_events(tmp_path / "daily", str(first)))
+    assert _day_events(tmp_path / "alike", str(second)).equals(_day_events(tmp_path / "alike", str(first)))
+    with pytest.raises(ValueError, match="first_day 2026-11-28 is after"):
+        generate_shop(str(tmp_path / "early"), start=first, days=1, first_day=second, **kwargs)
 
 
 @pytest.mark.parametrize("events", [0, -5])
