@@ -2,6 +2,7 @@
 
     python benchmarks/bench_lm.py                         # one generated day, CPU, about 15 minutes
     python benchmarks/bench_lm.py --days 2                # more labels -> more instructions
+    python benchmarks/bench_lm.py --days 3 --train-days 3 # the student trains on all three days
     python benchmarks/bench_lm.py --behaviours 24 --questions 100    # smaller, faster
 
 The benchmark makes its own store (``benchmarks/results/bench_lm/data``, MLflow beside it in
@@ -65,7 +66,8 @@ def bench_settings(store: Path, lm: dict | None = None):
     from cosmo.config import Settings
 
     # storage.root's parent holds mlflow.db and mlartifacts (cosmo.tracking): all inside our folder
-    return Settings(storage={"root": str(store / "data")}, lm=lm or {})
+    # the shop trades from FIRST_DAY: with --days N each day has its own traffic (not day 0 again)
+    return Settings(storage={"root": str(store / "data")}, lm=lm or {}, generator={"first_day": FIRST_DAY})
 
 
 def refreshed(settings, day: dt.date) -> bool:
@@ -379,6 +381,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-instructions", type=int,
                         help="lm.max_train_instructions of the refresh's fine-tune (default: the configured)")
     parser.add_argument("--epochs", type=int, help="lm.epochs of the refresh's fine-tune (default: the configured)")
+    parser.add_argument("--train-days", type=int,
+                        help="lm.train_days: the student trains on this many days of instructions (default: the "
+                             "configured); with --days N, up to N")
     parser.add_argument("--pipeline-eval", type=int,
                         help="lm.eval_max_behaviours and lm.eval_max_per_task of the refresh's own evaluation step")
     parser.add_argument("--behaviours", type=int, help="at most this many held-out prompts (default: all of the day)")
@@ -395,6 +400,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.fresh and store.exists():
         shutil.rmtree(store)
     lm = {k: v for k, v in (("max_train_instructions", args.train_instructions), ("epochs", args.epochs),
+                            ("train_days", args.train_days),
                             ("eval_max_behaviours", args.pipeline_eval), ("eval_max_per_task", args.pipeline_eval))
           if v is not None}
     settings = bench_settings(store, lm)

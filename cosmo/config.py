@@ -656,6 +656,12 @@ class LmSettings(Section):
     warmup_share: float = Field(default=0.05, ge=0, lt=1,
                                 description="Share of steps with a rising learning rate.")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay.")
+    train_days: int = Field(
+        default=1, ge=1,
+        description="Days of instructions the student trains on: the day's and those of the days before it "
+        "that have them, up to this many (one day has few generation targets; the held-out split is by pair "
+        "key, so a pair held out on one day is held out on every day).",
+    )
     max_train_instructions: int | None = Field(
         default=640, ge=1,
         description="Most training instructions per run, taken evenly across tasks by a hash-stable order "

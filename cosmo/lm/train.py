@@ -1,7 +1,8 @@
 """The daily COSMO-LM step: fine-tune the student on a day's instructions, track it, register it.
 
-:func:`train_student` reads the training split of ``lm_instructions`` for the day (at most
-``lm.max_train_instructions``, taken evenly across tasks), fine-tunes (:mod:`cosmo.lm.finetune`),
+:func:`train_student` reads the training split of ``lm_instructions`` for the day and, with
+``lm.train_days`` above 1, the days before it (at most ``lm.max_train_instructions``, taken evenly
+across tasks), fine-tunes (:mod:`cosmo.lm.finetune`),
 logs parameters, the instruction version, per-step loss and the model to MLflow, and registers
 the version through :func:`register_student`: it becomes ``@challenger`` and waits for the
 evaluation step to promote it, unless no champion exists yet, when it becomes the champion at once.
@@ -36,8 +37,8 @@ log = logging.getLogger(__name__)
 # The settings that change the trained model (device, checkpoint interval and the like do not).
 MODEL_SETTINGS = {"method", "lora_rank", "lora_alpha", "lora_dropout", "lora_target_modules",
                   "lora_layer_share", "learning_rate", "epochs", "max_length", "batch_size",
-                  "gradient_accumulation", "warmup_share", "weight_decay", "max_train_instructions", "dtype",
-                  "seed"}
+                  "gradient_accumulation", "warmup_share", "weight_decay", "train_days", "max_train_instructions",
+                  "dtype", "seed"}
 RUN_SETTINGS = {"device", "checkpoint_every", "gradient_checkpointing"}  # logged, but no part of the key
 
 
@@ -87,6 +88,19 @@ def select_training(instructions: pa.Table, limit: int | None, seed: int = 0) ->
             if queues[task] and len(chosen) < limit:
                 chosen.append(queues[task].pop(0))
     return train.take(pa.array(sorted(chosen), pa.int64()))
+
+
+def training_window(storage: Storage, ds: dt.date, train_days: int) -> tuple[list[dt.date], str]:
+    """The days of ``lm_instructions`` the student of ``ds`` trains on (``ds`` and the committed days
+    before it within ``train_days``, oldest first), and their version: the day's partition run id, or
+    one per day joined (any day rebuilt changes it, so the run key changes)."""
+    if not storage.has_partition(LM_INSTRUCTIONS, ds):
+        raise FileNotFoundError(f"no lm_instructions for {ds} under {storage.root}: build them first "
+                                "(cosmo.lm.instructions.build_instructions)")
+    days = storage.list_partitions(LM_INSTRUCTIONS, since=ds - dt.timedelta(days=train_days - 1), until=ds)
+    runs = [storage.manifest(LM_INSTRUCTIONS, day)["run_id"] for day in days]
+    version = runs[0] if len(days) == 1 else ",".join(f"{day}:{run}" for day, run in zip(days, runs, strict=True))
+    return days, version
 
 
 def student_key(instructions_version: str, lm: LmSettings, base_model: str | Path) -> str:
@@ -162,14 +176,11 @@ def train_student(ds: dt.date | str, settings: Settings, *, progress: bool = Fal
     ds = as_date(ds)
     lm = settings.lm
     storage = Storage.from_settings(settings)
-    manifest = storage.manifest(LM_INSTRUCTIONS, ds)
-    if manifest is None:
-        raise FileNotFoundError(f"no lm_instructions for {ds} under {storage.root}: build them first "
-                                "(cosmo.lm.instructions.build_instructions)")
-    instructions_version = manifest["run_id"]
-    train = select_training(storage.read(LM_INSTRUCTIONS, ds), lm.max_train_instructions, lm.seed)
+    days, instructions_version = training_window(storage, ds, lm.train_days)
+    train = select_training(pa.concat_tables([storage.read(LM_INSTRUCTIONS, day) for day in days]),
+                            lm.max_train_instructions, lm.seed)
     if train.num_rows == 0:
-        raise StepSkipped(f"lm_instructions of {ds} has no training instructions (all are held out)")
+        raise StepSkipped(f"lm_instructions of {days[0]}..{ds} have no training instructions (all are held out)")
     base = base_model_path(settings)
     key = student_key(instructions_version, lm, base)
     done = _registered_under(settings, key)
@@ -182,7 +193,8 @@ def train_student(ds: dt.date | str, settings: Settings, *, progress: bool = Fal
     folder = CheckpointFolder(storage, ds, key)
     tasks = Counter(train.column("task").to_pylist())
     tags = {"component": "cosmo-lm", "ds": ds.isoformat(), "run_key": key,
-            "instructions_version": instructions_version, "base_model": str(base),
+            "instructions_version": instructions_version, "instruction_days": ",".join(map(str, days)),
+            "base_model": str(base),
             "base_model_name": base.name, "method": lm.method}
     setup_mlflow(settings, lm.experiment)
     previous = folder.run_info().get("run_id")  # a crashed run of this key: log into it again

@@ -3,16 +3,18 @@ the layers LoRA adapts, and checkpoints kept in the store's staging folder (loca
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 
 import pyarrow as pa
+import pytest
 
 from cosmo.catalog import LM_INSTRUCTIONS
 from cosmo.config import LmSettings
 from cosmo.lm.checkpoints import STATE_FILE, CheckpointFolder
 from cosmo.lm.finetune import adapted_layers
-from cosmo.lm.train import select_training, student_key
+from cosmo.lm.train import select_training, student_key, training_window
 from cosmo.storage import Storage
 
 DAY = "2026-11-27"
@@ -53,9 +55,26 @@ def test_run_key_changes_with_what_changes_the_model():
     assert student_key("v2", lm, "/models/base") != key
     assert student_key("v1", lm.model_copy(update={"learning_rate": 1e-3}), "/models/base") != key
     assert student_key("v1", lm, "/models/other") != key
+    assert student_key("v1", lm.model_copy(update={"train_days": 7}), "/models/base") != key
     # how and where it runs does not change the model
     elsewhere = lm.model_copy(update={"checkpoint_every": 3, "device": "cuda"})
     assert student_key("v1", elsewhere, "/models/base") == key
+
+
+def test_training_window_takes_the_days_before_that_have_instructions(tmp_path):
+    storage = Storage(str(tmp_path / "data"), gate=None)
+    day = dt.date.fromisoformat(DAY)
+    for back in (0, 1, 3, 9):  # no instructions 2 days back; 9 days back is outside any window below
+        storage.write(LM_INSTRUCTIONS, day - dt.timedelta(days=back), instructions({"plausibility": 5}))
+    run = storage.manifest(LM_INSTRUCTIONS, day)["run_id"]
+    assert training_window(storage, day, 1) == ([day], run)  # the default: the day alone, its own version
+    days, version = training_window(storage, day, 4)
+    assert days == [day - dt.timedelta(days=3), day - dt.timedelta(days=1), day]
+    assert version.split(",")[-1] == f"{DAY}:{run}" and len(version.split(",")) == 3
+    storage.write(LM_INSTRUCTIONS, day - dt.timedelta(days=1), instructions({"typicality": 5}))  # rebuilt
+    assert training_window(storage, day, 4)[1] != version  # so the run key changes
+    with pytest.raises(FileNotFoundError, match="no lm_instructions for 2026-11-28"):
+        training_window(storage, day + dt.timedelta(days=1), 4)  # the day's own instructions are required
 
 
 def test_lora_adapts_the_top_layers():
