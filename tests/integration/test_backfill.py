@@ -66,6 +66,10 @@ def test_backfill_three_days_rerun_and_a_failing_day(tmp_path):
     for earlier, later in zip(DAYS, DAYS[1:], strict=False):
         assert max(committed_at(storage, earlier)) < min(committed_at(storage, later)), (earlier, later)
 
+    # each day is the shop's own day since --start (generator.first_day), not its day 0 under three dates
+    users = [storage.read("behaviour_events", day, columns=["user_id"]).column(0).to_pylist() for day in DAYS]
+    assert users[0] != users[1] and users[1] != users[2]
+
     contents = {(d, day): digest(storage, d, day) for d in COMPARED for day in DAYS}
     candidates_runs = {day: storage.manifest("knowledge_candidates", day)["run_id"] for day in DAYS}
     rerun = runner.invoke(app, ["backfill", "--start", DAYS[0], "--end", DAYS[-1], "--generate"], env=env)
