@@ -200,20 +200,6 @@ def side_figures(name: str, tails, scores, planted, products, reachable: int, se
     }
 
 
-def common_reachable(prompts: list[dict], planted, products, settings) -> int:
-    """Planted triples reachable from the held-out prompts themselves: every (product type,
-    relation) they ask about, whatever either side's tails were. Both sides' recall divides by it."""
-    import pyarrow as pa
-
-    from cosmo.critics.recovery import recovery_from_tables
-    from cosmo.lm.evaluate import PROMPT_COLUMNS
-
-    rows = [{"candidate_id": f"p{i}", **{c: p[c] for c in PROMPT_COLUMNS}, "tail": "-", "kept": True}
-            for i, p in enumerate(prompts)]
-    return recovery_from_tables(pa.Table.from_pylist(rows), None, planted, products,
-                                oracle=settings.critic.oracle).reachable_triples
-
-
 # -- IntentionQA ------------------------------------------------------------------------------------
 
 IQA_SYSTEM = "You explain shopping behaviour."
@@ -417,7 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
     from cosmo import model_registry
     from cosmo.catalog import CRITIC_SCORES, FILTERED_CANDIDATES, PLANTED_INTENTIONS, PRODUCTS
     from cosmo.critics.train import champion as critic_champion
-    from cosmo.lm.evaluate import held_out_behaviours
+    from cosmo.lm.evaluate import held_out_behaviours, reachable_from_prompts
     from cosmo.lm.split import pair_key
     from cosmo.lm.student import load_student
     from cosmo.models import embedding_model_path, teacher_model_path
@@ -433,7 +419,7 @@ def main(argv: list[str] | None = None) -> dict:
     planted, products = storage.read(PLANTED_INTENTIONS, day), storage.read(PRODUCTS, day)
     prompts = held_out_behaviours(filtered, settings, args.behaviours)
     phase(f"held-out behaviours of {day}: {len(prompts)} prompts; student {lm_version.uri}, critic {critic_uri}")
-    reachable = common_reachable(prompts, planted, products, settings)
+    reachable = reachable_from_prompts(prompts, planted, products, settings)
 
     # The teacher's rows of exactly these (pair, relation) prompts, with the day's critic scores.
     chosen = {(p["pair_key"], p["relation"]) for p in prompts}
