@@ -66,15 +66,16 @@ def print_evaluation(outputs: dict, ds: str) -> None:
     # the models' URIs go in the caption: as headers they would be cut in an 80-column terminal
     table.add_column("challenger", justify="right", no_wrap=True)
     models = [f"challenger {outputs['challenger']}"]
-    theirs = outputs.get("champion_metrics")
-    if theirs:
-        table.add_column("champion", justify="right", no_wrap=True)
-        models.append(f"champion {outputs['champion']}")
+    others = []  # the champion it was compared with; the teacher's tails of the same prompts
+    for side in ("champion", "teacher"):
+        if outputs.get(f"{side}_metrics"):
+            table.add_column(side, justify="right", no_wrap=True)
+            others.append(outputs[f"{side}_metrics"])
+            models.append(outputs[side] if side == "teacher" else f"champion {outputs[side]}")
     table.caption = "; ".join(models)
     for name, value in outputs["challenger_metrics"].items():
         row = [name.replace("_", " "), f"{value:.3f}"]
-        if theirs:
-            row.append("" if theirs.get(name) is None else f"{theirs[name]:.3f}")
+        row += ["" if theirs.get(name) is None else f"{theirs[name]:.3f}" for theirs in others]
         table.add_row(*row)
     console.print(table)
     colour = "green" if outputs["promoted"] else "yellow"

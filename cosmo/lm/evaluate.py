@@ -11,6 +11,10 @@ Both the challenger and the champion answer the same held-out data, in one run:
 * classification (plausibility, typicality, co-purchase, search relevance): each held-out
   instruction is answered by the option the model finds likeliest, scored by macro F1.
 
+Beside them, for comparison only, the teacher's figures on the same prompts, from the tails it
+generated that day (judged by the same critic, no generation here): what knowledge expansion would
+give up by switching to COSMO-LM.
+
 ``score`` is the mean of those figures; the challenger becomes the champion when its score is
 not worse than the champion's by more than ``lm.promotion_tolerance``
 (:class:`cosmo.model_registry.PromotionRule`). The figures, the decision and why are recorded in
@@ -167,6 +171,7 @@ class HeldOutData:
     behaviours: list[dict]  # held-out behaviour prompts of the day
     products: pa.Table | None = None
     planted: pa.Table | None = None
+    candidates: pa.Table | None = None  # the day's filtered_candidates (the teacher's tails)
 
     def of_task(self, task: str, limit: int | None) -> list[dict]:
         rows = self.instructions.filter(pc.equal(self.instructions.column("task"), task)).to_pylist()
@@ -185,37 +190,79 @@ class Evaluation:
         return self.metrics["score"]
 
 
+def tail_figures(tails: pa.Table, data: HeldOutData, critic_uri: str, settings: Settings,
+                 metrics: dict[str, float], counts: dict[str, int]) -> None:
+    """The critic's judgement of one side's tails for ``data.behaviours``, added to ``metrics`` and
+    ``counts``: typical rate, tails per behaviour, and planted recall and precision on generated shops."""
+    from cosmo.critics.recovery import recovery_from_tables
+    from cosmo.critics.score import critic_inputs, score_table
+
+    counts["tails"] = tails.num_rows
+    metrics["tails_per_behaviour"] = tails.num_rows / len(data.behaviours) if data.behaviours else 0.0
+    if not tails.num_rows:
+        metrics["typical_rate"] = 0.0
+        counts["critic_kept"] = counts["typical"] = 0
+        if data.planted is not None and data.products is not None:
+            metrics["planted_recall"] = metrics["planted_precision"] = 0.0
+        return
+    scores = score_table(critic_inputs(tails, origin="<generated tails>"), critic_uri, settings)
+    kept = pc.fill_null(scores.column("kept"), False)
+    typical = pc.and_(kept, pc.greater(scores.column("typicality"), settings.graph.typical_threshold))
+    counts["critic_kept"] = int(pc.sum(kept).as_py() or 0)
+    counts["typical"] = int(pc.sum(typical).as_py() or 0)
+    metrics["typical_rate"] = counts["typical"] / tails.num_rows
+    if data.planted is not None and data.products is not None:
+        report = recovery_from_tables(tails, scores, data.planted, data.products, oracle=settings.critic.oracle)
+        critic = next(s for s in report.selections if s.selection == "critic")
+        # recall over what the prompts could reach, so a model that lists nothing for the hard
+        # prompts is not measured against fewer triples than one that tries
+        reachable = reachable_from_prompts(data.behaviours, data.planted, data.products, settings)
+        metrics["planted_recall"] = critic.recovered_triples / reachable if reachable else 0.0
+        metrics["planted_precision"] = critic.precision
+        counts["reachable_triples"] = reachable
+
+
+def teacher_tails(candidates: pa.Table, behaviours: Sequence[dict]) -> pa.Table:
+    """The day's parsed teacher candidates for exactly the held-out prompts (``candidates``:
+    filtered_candidates), every one kept as a model's listed tails are: the critic alone judges
+    both sides. Rows a COSMO-LM version generated (model ``models:/...``) are not the teacher's."""
+    asked = {(b["behaviour"], b["head_text"], b["product_text"], b["relation"]) for b in behaviours}
+    rows = [{**{c: r[c] for c in ("candidate_id", *PROMPT_COLUMNS, "tail")}, "kept": True}
+            for r in candidates.select(["candidate_id", *PROMPT_COLUMNS, "tail", "parse_status", "model"]).to_pylist()
+            if r["parse_status"] == OK and not (r["model"] or "").startswith("models:/")
+            and (r["behaviour"], r["head_text"], r["product_text"], r["relation"]) in asked]
+    schema = pa.schema([("candidate_id", pa.string()), *((c, pa.string()) for c in PROMPT_COLUMNS),
+                        ("tail", pa.string()), ("kept", pa.bool_())])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def evaluate_teacher(data: HeldOutData, *, critic_uri: str, settings: Settings) -> Evaluation | None:
+    """The teacher's figures on the held-out prompts, from the tails it generated for them that day
+    (no generation here): what knowledge expansion gives up when COSMO-LM replaces the teacher.
+    None when the day has no teacher candidates for them (COSMO-LM generated the day)."""
+    if data.candidates is None or not data.behaviours:
+        return None
+    tails = teacher_tails(data.candidates, data.behaviours)
+    if not tails.num_rows:
+        return None
+    metrics: dict[str, float] = {}
+    counts: dict[str, int] = {"behaviours": len(data.behaviours)}
+    tail_figures(tails, data, critic_uri, settings, metrics, counts)
+    model = data.candidates.column("model")[0].as_py()
+    return Evaluation(f"teacher {model}", {k: round(v, 4) for k, v in metrics.items()}, counts)
+
+
 def evaluate_model(model, tokenizer, data: HeldOutData, *, model_uri: str, critic_uri: str,
                    settings: Settings) -> Evaluation:
     """The figures of one loaded model on ``data`` (see the module docstring)."""
     from sklearn.metrics import f1_score
-
-    from cosmo.critics.recovery import recovery_from_tables
-    from cosmo.critics.score import critic_inputs, score_table
 
     lm = settings.lm
     metrics: dict[str, float] = {}
     counts: dict[str, int] = {"behaviours": len(data.behaviours)}
     if data.behaviours:
         tails = generate_tails(model, tokenizer, data.behaviours, max_new_tokens=lm.eval_max_new_tokens)
-        counts["tails"] = tails.num_rows
-        scores = score_table(critic_inputs(tails, origin="<generated tails>"), critic_uri, settings)
-        kept = pc.fill_null(scores.column("kept"), False)
-        typical = pc.and_(kept, pc.greater(scores.column("typicality"), settings.graph.typical_threshold))
-        counts["critic_kept"] = int(pc.sum(kept).as_py() or 0)
-        counts["typical"] = int(pc.sum(typical).as_py() or 0)
-        metrics["typical_rate"] = counts["typical"] / tails.num_rows if tails.num_rows else 0.0
-        metrics["tails_per_behaviour"] = tails.num_rows / len(data.behaviours)
-        if data.planted is not None and data.products is not None:
-            report = recovery_from_tables(tails, scores, data.planted, data.products,
-                                          oracle=settings.critic.oracle)
-            critic = next(s for s in report.selections if s.selection == "critic")
-            # recall over what the prompts could reach, so a model that lists nothing for the hard
-            # prompts is not measured against fewer triples than one that tries
-            reachable = reachable_from_prompts(data.behaviours, data.planted, data.products, settings)
-            metrics["planted_recall"] = critic.recovered_triples / reachable if reachable else 0.0
-            metrics["planted_precision"] = critic.precision
-            counts["reachable_triples"] = reachable
+        tail_figures(tails, data, critic_uri, settings, metrics, counts)
     generation = data.of_task("generation", lm.eval_max_per_task)
     if generation:
         from cosmo.lm.student import generate_answers
@@ -256,6 +303,7 @@ class EvaluationResult:
     alias: str
     report: dict[str, str] = field(default_factory=dict)
     reused: bool = False
+    teacher: Evaluation | None = None  # the teacher's tails of the same prompts, for comparison only
 
     def summary(self) -> dict:
         """The decision and both models' figures: the report's JSON, and (with the report's
@@ -265,13 +313,15 @@ class EvaluationResult:
                     if evaluation else None)
 
         return {"ds": self.ds, "promoted": self.promoted, "reason": self.reason,
-                "challenger": part(self.challenger), "champion": part(self.champion)}
+                "challenger": part(self.challenger), "champion": part(self.champion), "teacher": part(self.teacher)}
 
     def to_outputs(self) -> dict:
         return {"challenger": self.challenger.model_uri, "champion": self.champion.model_uri if self.champion else None,
                 "promoted": self.promoted, "reason": self.reason, "alias": self.alias,
                 "challenger_metrics": self.challenger.metrics,
                 "champion_metrics": self.champion.metrics if self.champion else None,
+                "teacher": self.teacher.model_uri if self.teacher else None,
+                "teacher_metrics": self.teacher.metrics if self.teacher else None,
                 **{f"report_{k}": v for k, v in self.report.items()}}
 
 
@@ -283,12 +333,14 @@ def held_out_data(storage: Storage, ds: dt.date, settings: Settings) -> tuple[He
     instructions = instructions.filter(pc.equal(instructions.column("split"), "held_out"))
     versions = input_versions(storage, ds, LM_INSTRUCTIONS, FILTERED_CANDIDATES, PLANTED_INTENTIONS)
     behaviours: list[dict] = []
+    candidates = None
     if storage.has_partition(FILTERED_CANDIDATES, ds):
-        candidates = storage.read(FILTERED_CANDIDATES, ds, columns=list(PROMPT_COLUMNS))
+        candidates = storage.read(FILTERED_CANDIDATES, ds,
+                                  columns=["candidate_id", *PROMPT_COLUMNS, "tail", "parse_status", "model"])
         behaviours = held_out_behaviours(candidates, settings, settings.lm.eval_max_behaviours)
     planted = storage.read(PLANTED_INTENTIONS, ds) if storage.has_partition(PLANTED_INTENTIONS, ds) else None
     products = storage.read(PRODUCTS, ds) if planted is not None else None
-    return HeldOutData(instructions, behaviours, products, planted), versions
+    return HeldOutData(instructions, behaviours, products, planted, candidates), versions
 
 
 def promotion_rule(settings: Settings) -> PromotionRule:
@@ -353,7 +405,8 @@ def evaluate_student(ds: dt.date | str, settings: Settings, *, challenger: str |
                                            challenger_score=mine.score,
                                            champion_score=theirs.score if theirs else None)
         promoted, reason = promotion.promoted, promotion.reason
-    result = EvaluationResult(ds.isoformat(), mine, theirs, promoted, reason, lm.alias)
+    result = EvaluationResult(ds.isoformat(), mine, theirs, promoted, reason, lm.alias,
+                              teacher=evaluate_teacher(data, critic_uri=critic_uri, settings=settings))
     result.report = write_report(storage, ds, result)
     _record(settings, candidate, result, key, local_report=storage.is_local)
     return result
@@ -398,6 +451,8 @@ def _record(settings: Settings, version: RegisteredVersion, result: EvaluationRe
     metrics = [Metric(f"eval_{k}", v, now, 0) for k, v in result.challenger.metrics.items()]
     if result.champion is not None:
         metrics += [Metric(f"champion_eval_{k}", v, now, 0) for k, v in result.champion.metrics.items()]
+    if result.teacher is not None:
+        metrics += [Metric(f"teacher_eval_{k}", v, now, 0) for k, v in result.teacher.metrics.items()]
     tags = [RunTag("promotion_decision", "promoted" if result.promoted else "held back"),
             RunTag("promotion_reason", result.reason), RunTag("evaluated_on", result.ds)]
     if version.run_id:
@@ -414,7 +469,8 @@ def _from_record(ds: dt.date, record: dict, alias: str) -> EvaluationResult:
         return Evaluation(part["uri"], part["metrics"], part.get("counts", {})) if part else None
 
     return EvaluationResult(ds.isoformat(), evaluation(record["challenger"]), evaluation(record["champion"]),
-                            record["promoted"], record["reason"], alias, record.get("report", {}), reused=True)
+                            record["promoted"], record["reason"], alias, record.get("report", {}), reused=True,
+                            teacher=evaluation(record.get("teacher")))
 
 
 # -- report -----------------------------------------------------------------------------------------
@@ -437,11 +493,13 @@ def evaluation_plot(result: EvaluationResult) -> bytes:
     shown = [("challenger", result.challenger, "#4c72b0")]
     if result.champion is not None:
         shown.append(("champion", result.champion, "#dd8452"))
+    if result.teacher is not None:
+        shown.append(("", result.teacher, "#b0b0b0"))  # its model_uri starts with "teacher"
     width = 0.8 / len(shown)
     for i, (label, evaluation, colour) in enumerate(shown):
         values = [evaluation.metrics.get(m, 0.0) for m in names]
-        axis.bar([x + i * width for x in range(len(names))], values, width, label=f"{label} {evaluation.model_uri}",
-                 color=colour)
+        axis.bar([x + i * width for x in range(len(names))], values, width,
+                 label=f"{label} {evaluation.model_uri}".strip(), color=colour)
     axis.set_xticks([x + width * (len(shown) - 1) / 2 for x in range(len(names))],
                     [n.replace("_", " ") for n in names], rotation=30, ha="right", fontsize=8)
     axis.set_ylim(0, 1)

@@ -148,11 +148,14 @@ def test_lm_evaluation_fits(monkeypatch):
     monkeypatch.setattr(lm_cli, "console", console)
     metrics = {"tail_exact_match": 0.123, "tail_token_f1": 0.456, "planted_intention_recall": 0.789,
                "held_out_perplexity": 12.345}
+    teacher = {"typical_rate": 0.1, "planted_recall": 0.05}  # the teacher has generation figures only
     lm_cli.print_evaluation({"challenger": "models:/cosmo-lm-student/12", "champion": "models:/cosmo-lm-student/11",
                              "challenger_metrics": metrics, "champion_metrics": metrics, "promoted": True,
+                             "teacher": "teacher /models/SmolLM2-135M-Instruct", "teacher_metrics": teacher,
                              "alias": "champion", "reason": "better on the held-out data"}, "2026-11-27")
     text = console.export_text()
-    assert_readable(text, ["figure", "challenger", "champion", "COSMO-LM on the held-out data of 2026-11-27"])
+    assert_readable(text, ["figure", "challenger", "champion", "teacher",
+                           "COSMO-LM on the held-out data of 2026-11-27"])
     assert "models:/cosmo-lm-student/12" in text and "models:/cosmo-lm-student/11" in text
 
 
