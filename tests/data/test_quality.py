@@ -56,6 +56,18 @@ def test_valid_frame_passes():
     assert report.success and report.rows_checked == 2
 
 
+def test_a_day_without_co_buy_pairs_passes_but_not_one_without_search_buy_pairs():
+    """A small day's co-buy rules can keep nothing (found by a 30-day backfill of 20k-event days);
+    no search-buy pair at all still means the day is broken."""
+    from cosmo.catalog import CO_BUY_PAIRS
+
+    assert validate_frame(CO_BUY_PAIRS.schema.empty_table().to_pandas(), "co_buy_pairs").success
+    empty = pairs_frame().iloc[0:0]
+    failed = validate_frame(empty, "search_buy_pairs")
+    assert not failed.success
+    assert [f["expectation"] for f in failed.failures] == ["expect_table_row_count_to_be_between"]
+
+
 def test_failure_names_expectation_and_column():
     report = validate_frame(pairs_frame(purchase_rate=1.5), "search_buy_pairs")
     assert not report.success
