@@ -248,8 +248,8 @@ def evaluate_teacher(data: HeldOutData, *, critic_uri: str, settings: Settings) 
     metrics: dict[str, float] = {}
     counts: dict[str, int] = {"behaviours": len(data.behaviours)}
     tail_figures(tails, data, critic_uri, settings, metrics, counts)
-    model = data.candidates.column("model")[0].as_py()
-    return Evaluation(f"teacher {model}", {k: round(v, 4) for k, v in metrics.items()}, counts)
+    model = next((m for m in data.candidates.column("model").to_pylist() if m and not m.startswith("models:/")), "")
+    return Evaluation(f"teacher {model}".strip(), {k: round(v, 4) for k, v in metrics.items()}, counts)
 
 
 def evaluate_model(model, tokenizer, data: HeldOutData, *, model_uri: str, critic_uri: str,
