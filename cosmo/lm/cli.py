@@ -71,7 +71,7 @@ def print_evaluation(outputs: dict, ds: str) -> None:
         if outputs.get(f"{side}_metrics"):
             table.add_column(side, justify="right", no_wrap=True)
             others.append(outputs[f"{side}_metrics"])
-            models.append(outputs[side] if side == "teacher" else f"champion {outputs[side]}")
+            models.append(f"{side} {outputs[side]}")
     table.caption = "; ".join(models)
     for name, value in outputs["challenger_metrics"].items():
         row = [name.replace("_", " "), f"{value:.3f}"]

@@ -248,8 +248,8 @@ def evaluate_teacher(data: HeldOutData, *, critic_uri: str, settings: Settings) 
     metrics: dict[str, float] = {}
     counts: dict[str, int] = {"behaviours": len(data.behaviours)}
     tail_figures(tails, data, critic_uri, settings, metrics, counts)
-    model = next((m for m in data.candidates.column("model").to_pylist() if m and not m.startswith("models:/")), "")
-    return Evaluation(f"teacher {model}".strip(), {k: round(v, 4) for k, v in metrics.items()}, counts)
+    model = next(m for m in data.candidates.column("model").to_pylist() if m and not m.startswith("models:/"))
+    return Evaluation(model, {k: round(v, 4) for k, v in metrics.items()}, counts)
 
 
 def evaluate_model(model, tokenizer, data: HeldOutData, *, model_uri: str, critic_uri: str,
@@ -494,12 +494,12 @@ def evaluation_plot(result: EvaluationResult) -> bytes:
     if result.champion is not None:
         shown.append(("champion", result.champion, "#dd8452"))
     if result.teacher is not None:
-        shown.append(("", result.teacher, "#b0b0b0"))  # its model_uri starts with "teacher"
+        shown.append(("teacher", result.teacher, "#b0b0b0"))
     width = 0.8 / len(shown)
     for i, (label, evaluation, colour) in enumerate(shown):
         values = [evaluation.metrics.get(m, 0.0) for m in names]
-        axis.bar([x + i * width for x in range(len(names))], values, width,
-                 label=f"{label} {evaluation.model_uri}".strip(), color=colour)
+        axis.bar([x + i * width for x in range(len(names))], values, width, label=f"{label} {evaluation.model_uri}",
+                 color=colour)
     axis.set_xticks([x + width * (len(shown) - 1) / 2 for x in range(len(names))],
                     [n.replace("_", " ") for n in names], rotation=30, ha="right", fontsize=8)
     axis.set_ylim(0, 1)

@@ -151,7 +151,7 @@ def test_lm_evaluation_fits(monkeypatch):
     teacher = {"typical_rate": 0.1, "planted_recall": 0.05}  # the teacher has generation figures only
     lm_cli.print_evaluation({"challenger": "models:/cosmo-lm-student/12", "champion": "models:/cosmo-lm-student/11",
                              "challenger_metrics": metrics, "champion_metrics": metrics, "promoted": True,
-                             "teacher": "teacher /models/SmolLM2-135M-Instruct", "teacher_metrics": teacher,
+                             "teacher": "/models/SmolLM2-135M-Instruct", "teacher_metrics": teacher,
                              "alias": "champion", "reason": "better on the held-out data"}, "2026-11-27")
     text = console.export_text()
     assert_readable(text, ["figure", "challenger", "champion", "teacher",

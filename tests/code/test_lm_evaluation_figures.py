@@ -58,7 +58,7 @@ def test_the_teacher_rides_along_in_the_recorded_decision():
     from cosmo.lm.evaluate import Evaluation, EvaluationResult, _from_record
 
     result = EvaluationResult("2026-11-27", Evaluation("models:/cosmo-lm/2", {"score": 0.4}), None, True, "first",
-                              "champion", teacher=Evaluation("teacher /m", {"typical_rate": 0.2}, {"tails": 9}))
+                              "champion", teacher=Evaluation("/models/teacher", {"typical_rate": 0.2}, {"tails": 9}))
     back = _from_record(dt.date(2026, 11, 27), result.summary(), "champion")
     assert back.teacher == result.teacher and back.to_outputs()["teacher_metrics"] == {"typical_rate": 0.2}
     old = {k: v for k, v in result.summary().items() if k != "teacher"}  # recorded before the teacher was
