@@ -4,6 +4,8 @@ generated day, over three seeds, with the issue's quality checks printed as figu
     python benchmarks/bench_apps.py                       # its own store: refresh a generated day first
     python benchmarks/bench_apps.py --root .cosmo/data    # a store `make run` already refreshed
     python benchmarks/bench_apps.py --seeds 0,1,2,3,4
+    python benchmarks/bench_apps.py --harnesses eval_recommendation --max-sessions all --hidden 128
+                                                          # SR-GNN on every Amazon-M2 session (~25 min)
 
 The store needs the day's daily refresh (graph included); a store without it gets one, in-process,
 as `make run` does. The public samples in ../shared/data are configured when present: the 99-row
@@ -42,16 +44,18 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 RESULTS = REPO / "benchmarks" / "results"
 SHARED = REPO.parent / "shared" / "data"
 HARNESSES = ("eval_relevance", "eval_intents", "eval_navigation", "eval_recommendation")
+SECTIONS = {"eval_relevance": "relevance", "eval_intents": "shopping_intents", "eval_navigation": "navigation",
+            "eval_recommendation": "recommendation"}
 
 
 def phase(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def bench_settings(root: Path, seeds: list[int]):
+def bench_settings(root: Path, seeds: list[int], recommendation: dict | None = None):
     from cosmo.config import Settings
 
-    apps: dict = {"seeds": seeds, "relevance": {}, "recommendation": {}}
+    apps: dict = {"seeds": seeds, "relevance": {}, "recommendation": dict(recommendation or {})}
     if (SHARED / "esci" / "esci_one_query_99.csv").is_file():
         apps["relevance"]["esci_path"] = str(SHARED / "esci" / "esci_one_query_99.csv")
     if (SHARED / "amazon_m2" / "task2_sessions.parquet").is_file():
@@ -141,6 +145,10 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=RESULTS / "bench_apps" / "data")
     parser.add_argument("--ds", default="2026-11-27")
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--harnesses", default=",".join(HARNESSES), help="comma-separated evaluate steps to run")
+    parser.add_argument("--max-sessions", help="sessions per recommendation dataset: a number or 'all' "
+                        "(default: apps.recommendation.max_sessions)")
+    parser.add_argument("--hidden", type=int, help="SR-GNN embedding size (default: apps.recommendation.hidden)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(name)s: %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("cosmo.apps").setLevel(logging.INFO)  # one line per model, mode and seed
@@ -150,15 +158,26 @@ def main() -> None:
     from cosmo.storage import Storage
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    settings = bench_settings(args.root.resolve(), seeds)
+    recommendation: dict = {}
+    if args.max_sessions:
+        recommendation["max_sessions"] = None if args.max_sessions == "all" else int(args.max_sessions)
+    if args.hidden:
+        recommendation["hidden"] = args.hidden
+    harnesses = [h for h in args.harnesses.split(",") if h]
+    unknown = set(harnesses) - set(HARNESSES)
+    if unknown:
+        parser.error(f"unknown harnesses {sorted(unknown)}; choose from {', '.join(HARNESSES)}")
+    settings = bench_settings(args.root.resolve(), seeds, recommendation)
     ensure_refreshed(settings, args.ds)
     seconds = {}
-    for step in (*HARNESSES, "eval_report"):
+    for step in (*harnesses, "eval_report"):
         phase(f"{step} ({len(seeds)} seeds)")
         outcome = run_step(step, args.ds, settings)
         seconds[step] = round(outcome.seconds, 1)
         phase(f"  {'skipped: ' + outcome.skipped if outcome.skipped else 'done'} in {outcome.seconds:.1f} s")
-    sections = {s.name: s for s in read_sections(Storage.from_settings(settings), args.ds)}
+    # Only this run's harnesses: the store may hold older sections of the day.
+    wanted = {SECTIONS[h] for h in harnesses}
+    sections = {s.name: s for s in read_sections(Storage.from_settings(settings), args.ds) if s.name in wanted}
     rows = checks(sections)
     print()
     print(f"{'check':48} {'metric':30} {'ours':>15} {'baseline':>15}  holds")
@@ -171,7 +190,7 @@ def main() -> None:
     knowledge = sections["navigation"].summary if "navigation" in sections else {}
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "ds": args.ds, "seeds": seeds,
-              "checks": rows, "seconds": seconds, "navigation": knowledge,
+              "recommendation": settings.apps.recommendation.model_dump(), "checks": rows, "seconds": seconds, "navigation": knowledge,
               "report": str(Path(settings.storage.root) / "reports" / "eval" / f"ds={args.ds}" / "index.html")}
     (RESULTS / "bench_apps.json").write_text(json.dumps(result, indent=2, default=str))
     plot(rows, RESULTS / "bench_apps.png")

@@ -931,7 +931,11 @@ class RecommendationSettings(Section):
     epochs: int = Field(default=5, ge=1)
     batch_size: int = Field(default=100, ge=1)
     learning_rate: float = Field(default=3e-3, gt=0)
+    lr_decay: float = Field(default=1.0, gt=0, le=1, description="Learning rate multiplier after each epoch.")
     weight_decay: float = Field(default=1e-5, ge=0)
+    normalised_scale: float | None = Field(
+        default=12.0, gt=0, description="NISER: unit-length item and session vectors, scores times this; "
+        "empty: SR-GNN's plain dot product.")
     k: int = Field(default=10, ge=1, description="Cut-off of Hits, NDCG and MRR.")
     max_sessions: int | None = Field(default=5000, ge=10,
                                      description="Sessions per dataset (a seeded hash sample); empty: all.")

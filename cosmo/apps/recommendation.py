@@ -51,6 +51,10 @@ class RecommendationParams:
     lr: float = 3e-3
     weight_decay: float = 1e-5
     gnn_steps: int = 1
+    # NISER (Gupta et al. 2019): item and session vectors on the unit sphere, scores scaled by this
+    # factor; it lifts the long tail that plain dot products bury under popular items. None: plain SR-GNN.
+    normalised_scale: float | None = 12.0
+    lr_decay: float = 1.0
     k: int = 10
     max_sessions: int | None = 5_000
     test_share: float = 0.2
@@ -347,9 +351,11 @@ def _torch_threads(threads: int):
         torch.set_num_threads(before)
 
 
-def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_knowledge: bool):
+def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_knowledge: bool,
+                 normalised_scale: float | None = None):
     import torch
     from torch import nn
+    from torch.nn import functional
 
     class GatedGraphCell(nn.Module):
         """One propagation step of the gated graph network: messages along in- and out-edges, then a
@@ -392,7 +398,10 @@ def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_k
                 nn.init.uniform_(weight, -bound, bound)
 
         def forward(self, node_items, adjacency, alias, mask, last, bags=None, offsets=None):
-            nodes = self.embedding(node_items)
+            items = self.embedding.weight
+            if normalised_scale is not None:
+                items = functional.normalize(items, dim=-1)
+            nodes = functional.embedding(node_items, items, padding_idx=0)
             for _ in range(steps):
                 nodes = self.cell(adjacency, nodes)
             sequence = torch.gather(nodes, 1, alias.unsqueeze(-1).expand(-1, -1, hidden))
@@ -403,13 +412,20 @@ def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_k
             if use_knowledge:
                 known = self.knowledge_in(self.intentions(bags, offsets))
                 session = session + torch.sigmoid(self.knowledge_gate(torch.cat([session, known], 1))) * known
-            return session @ self.embedding.weight[1:].T
+            if normalised_scale is not None:
+                session = normalised_scale * functional.normalize(session, dim=-1)
+            scores = session @ items[1:].T
+            # Repeats are collapsed, so the next item is never the session's last one (item-kNN leaves
+            # an item's similarity to itself out for the same reason).
+            last_item = node_items.gather(1, alias.gather(1, last.unsqueeze(1))) - 1
+            return scores.scatter(1, last_item, float("-inf"))
 
     return SRGNNModule()
 
 
 class SRGNN:
-    """SR-GNN (Wu et al. 2019) trained with cross-entropy over all items by Adam; with ``use_knowledge``
+    """SR-GNN (Wu et al. 2019) trained with cross-entropy over all items by Adam, by default with NISER's
+    normalised item and session vectors (``normalised_scale``); with ``use_knowledge``
     the session representation also reads the mean embedding of the session's intentions, through a gate
     (no knowledge, no change). Seeded: the same seed and data give the same model."""
 
@@ -452,8 +468,9 @@ class SRGNN:
         self.n_items = split.n_items
         self.fallback = _popularity_ranking(split, split.n_items)
         self.model = _build_srgnn(split.n_items, split.n_intentions, params.hidden, params.gnn_steps,
-                                  self.use_knowledge)
+                                  self.use_knowledge, params.normalised_scale)
         optimiser = torch.optim.Adam(self.model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+        schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=params.lr_decay)
         loss_fn = torch.nn.CrossEntropyLoss()
         targets = torch.from_numpy(split.train.targets)
         self.model.train()
@@ -469,6 +486,7 @@ class SRGNN:
                 optimiser.step()
                 total += loss.item()
                 batches += 1
+            schedule.step()
             logger.info("SR-GNN%s seed %d epoch %d/%d: loss %.4f (%.1fs)", " + knowledge" * self.use_knowledge,
                         self.seed, epoch + 1, params.epochs, total / max(batches, 1), time.perf_counter() - started)
         self.model.eval()
