@@ -936,6 +936,12 @@ class RecommendationSettings(Section):
     normalised_scale: float | None = Field(
         default=12.0, gt=0, description="NISER: unit-length item and session vectors, scores times this; "
         "empty: SR-GNN's plain dot product.")
+    global_window: int | None = Field(
+        default=2, ge=1, description="GCE-GNN: session nodes also read their items' neighbours in the global "
+        "graph of training sessions (items at most this many steps apart); empty: the session graph only.")
+    global_holdout: float = Field(
+        default=0.25, ge=0, le=1, description="Share of training cases that read the global graph without their "
+        "own session, as a new test session does.")
     k: int = Field(default=10, ge=1, description="Cut-off of Hits, NDCG and MRR.")
     max_sessions: int | None = Field(default=5000, ge=10,
                                      description="Sessions per dataset (a seeded hash sample); empty: all.")

@@ -54,6 +54,13 @@ class RecommendationParams:
     # NISER (Gupta et al. 2019): item and session vectors on the unit sphere, scores scaled by this
     # factor; it lifts the long tail that plain dot products bury under popular items. None: plain SR-GNN.
     normalised_scale: float | None = 12.0
+    # GCE-GNN (Wang et al. 2020): each session node also reads its items' neighbours in the global graph
+    # of all training sessions (items within this many steps of each other); None: session graph only.
+    global_window: int | None = 2
+    # The share of training cases that read the global graph without their own session's pairs, as a
+    # test session (new to the graph) does; with none left out, a training target is always a neighbour
+    # and the model leans on the graph more than test sessions bear out.
+    global_holdout: float = 0.25
     lr_decay: float = 1.0
     k: int = 10
     max_sessions: int | None = 5_000
@@ -81,17 +88,20 @@ class Sessions:
 class Cases:
     """Next-item cases: ``prefixes[i]`` the item indices seen so far, ``targets[i]`` the next item's index
     (-1 where the item was never seen in training), ``knowledge[i]`` the session's intention indices
-    (>= 1; 0 is padding)."""
+    (>= 1; 0 is padding); ``sessions[i]`` the index in ``Split.train_sessions`` of a training case's
+    session (None for test cases, whose sessions are not in training)."""
 
     prefixes: list[np.ndarray]
     targets: np.ndarray
     knowledge: list[np.ndarray]
+    sessions: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def subset(self, index: np.ndarray) -> Cases:
-        return Cases([self.prefixes[i] for i in index], self.targets[index], [self.knowledge[i] for i in index])
+        return Cases([self.prefixes[i] for i in index], self.targets[index], [self.knowledge[i] for i in index],
+                     None if self.sessions is None else self.sessions[index])
 
 
 @dataclass
@@ -226,6 +236,7 @@ def split_sessions(sessions: Sessions, *, test_share: float = 0.2, seed: int = 0
             train.knowledge.append(bag)
             train_targets.append(sequence[end])
     train.targets = np.array(train_targets, dtype=np.int64)
+    train.sessions = np.repeat(np.arange(len(train_sessions)), [len(s) - 1 for s in train_sessions])
     test = Cases([], np.zeros(0, dtype=np.int64), [])
     test_targets = []
     for i in test_rows:
@@ -351,8 +362,60 @@ def _torch_threads(threads: int):
         torch.set_num_threads(before)
 
 
+def _window_pairs(sequence: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both directions of every pair of a session's items at most ``window`` steps apart (no self-pairs)."""
+    sources, targets = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for step in range(1, window + 1):
+        if len(sequence) > step:
+            sources += [sequence[:-step], sequence[step:]]
+            targets += [sequence[step:], sequence[:-step]]
+    source, target = np.concatenate(sources), np.concatenate(targets)
+    keep = source != target
+    return source[keep], target[keep]
+
+
+class GlobalGraph:
+    """GCE-GNN's global item graph (Wang et al. 2020) over padded ids (0 pads, item j is j + 1): items
+    within ``window`` steps of each other in a training session are neighbours, weighted by how often; a
+    node reads the weighted mean of its item's neighbours."""
+
+    def __init__(self, sessions: Sequence[np.ndarray], n_items: int, window: int) -> None:
+        from scipy import sparse
+
+        self.pairs = [_window_pairs(sequence, window) for sequence in sessions]
+        source = np.concatenate([s for s, _ in self.pairs] + [np.zeros(0, dtype=np.int64)]) + 1
+        target = np.concatenate([t for _, t in self.pairs] + [np.zeros(0, dtype=np.int64)]) + 1
+        self.counts = sparse.csr_matrix((np.ones(len(source), dtype=np.float32), (source, target)),
+                                        shape=(n_items + 1, n_items + 1))
+
+    def neighbours(self, node_items: np.ndarray, left_out: Sequence[int] = ()):
+        """Row-normalised neighbour weights (scipy COO, one row per node slot of the ``node_items`` batch,
+        (batch, nodes)); ``left_out`` pairs (batch row, training session): that row reads the graph
+        without the session's own pairs."""
+        from scipy import sparse
+
+        rows = self.counts[node_items.ravel()]
+        if len(left_out):
+            n_nodes = node_items.shape[1]
+            own_rows, own_cols = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+            for b, session in left_out:
+                source, target = self.pairs[session]
+                nodes = node_items[b][node_items[b] > 0]  # sorted: np.unique made them
+                position = np.minimum(np.searchsorted(nodes, source + 1), len(nodes) - 1)
+                found = nodes[position] == source + 1
+                own_rows.append(b * n_nodes + position[found])
+                own_cols.append(target[found] + 1)
+            own_row, own_col = np.concatenate(own_rows), np.concatenate(own_cols)
+            rows = rows - sparse.csr_matrix((np.ones(len(own_row), dtype=np.float32), (own_row, own_col)),
+                                            shape=rows.shape)
+            rows.eliminate_zeros()
+        degree = np.asarray(rows.sum(axis=1)).ravel()
+        degree[degree == 0] = 1.0
+        return (sparse.diags((1.0 / degree).astype(np.float32)) @ rows).tocoo()
+
+
 def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_knowledge: bool,
-                 normalised_scale: float | None = None):
+                 normalised_scale: float | None = None, use_global: bool = False):
     import torch
     from torch import nn
     from torch.nn import functional
@@ -388,6 +451,8 @@ def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_k
             self.query_nodes = nn.Linear(hidden, hidden)
             self.attention = nn.Linear(hidden, 1, bias=False)
             self.hybrid = nn.Linear(2 * hidden, hidden)
+            if use_global:
+                self.global_in = nn.Linear(hidden, hidden, bias=False)
             if use_knowledge:
                 self.intentions = nn.EmbeddingBag(n_intentions + 1, hidden, mode="mean", padding_idx=0)
                 # No bias: a session without knowledge keeps its plain SR-GNN representation.
@@ -397,13 +462,15 @@ def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_k
             for weight in self.parameters():
                 nn.init.uniform_(weight, -bound, bound)
 
-        def forward(self, node_items, adjacency, alias, mask, last, bags=None, offsets=None):
+        def forward(self, node_items, adjacency, alias, mask, last, neighbours=None, bags=None, offsets=None):
             items = self.embedding.weight
             if normalised_scale is not None:
                 items = functional.normalize(items, dim=-1)
             nodes = functional.embedding(node_items, items, padding_idx=0)
             for _ in range(steps):
                 nodes = self.cell(adjacency, nodes)
+            if use_global:
+                nodes = nodes + self.global_in(torch.sparse.mm(neighbours, items).view(nodes.shape))
             sequence = torch.gather(nodes, 1, alias.unsqueeze(-1).expand(-1, -1, hidden))
             local = sequence[torch.arange(len(last)), last]
             weights = self.attention(torch.sigmoid(self.query_last(local).unsqueeze(1) + self.query_nodes(sequence)))
@@ -434,13 +501,24 @@ class SRGNN:
         self.params = params or RecommendationParams()
         self.seed = seed
         self.use_knowledge = use_knowledge
+        self.graph = None
 
-    def _tensors(self, cases: Cases, index: np.ndarray):
+    def _tensors(self, cases: Cases, index: np.ndarray, rng: np.random.Generator | None = None):
+        """The model's inputs for ``cases[index]``; while training (``rng`` given), a ``global_holdout``
+        share of the cases reads the global graph without its own session."""
         import torch
 
         node_items, adjacency, alias, mask, last = _graph_batch([cases.prefixes[i] for i in index])
         tensors = [torch.from_numpy(node_items), torch.from_numpy(adjacency), torch.from_numpy(alias),
-                   torch.from_numpy(mask), torch.from_numpy(last)]
+                   torch.from_numpy(mask), torch.from_numpy(last), None]
+        if self.graph is not None:
+            left_out = []
+            if rng is not None and cases.sessions is not None:
+                drawn = np.flatnonzero(rng.random(len(index)) < self.params.global_holdout)
+                left_out = list(zip(drawn, cases.sessions[index[drawn]], strict=True))
+            rows = self.graph.neighbours(node_items, left_out)
+            tensors[-1] = torch.sparse_coo_tensor(np.vstack([rows.row, rows.col]).astype(np.int64), rows.data,
+                                                  rows.shape, check_invariants=False)
         if self.use_knowledge:
             bags = [cases.knowledge[i] for i in index]
             lengths = np.array([len(b) for b in bags], dtype=np.int64)
@@ -467,8 +545,10 @@ class SRGNN:
         params = self.params
         self.n_items = split.n_items
         self.fallback = _popularity_ranking(split, split.n_items)
+        self.graph = (GlobalGraph(split.train_sessions, split.n_items, params.global_window)
+                      if params.global_window else None)
         self.model = _build_srgnn(split.n_items, split.n_intentions, params.hidden, params.gnn_steps,
-                                  self.use_knowledge, params.normalised_scale)
+                                  self.use_knowledge, params.normalised_scale, self.graph is not None)
         optimiser = torch.optim.Adam(self.model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=params.lr_decay)
         loss_fn = torch.nn.CrossEntropyLoss()
@@ -481,7 +561,7 @@ class SRGNN:
             for start in range(0, len(order), params.batch_size):
                 index = order[start:start + params.batch_size]
                 optimiser.zero_grad()
-                loss = loss_fn(self.model(*self._tensors(split.train, index)), targets[index])
+                loss = loss_fn(self.model(*self._tensors(split.train, index, rng)), targets[index])
                 loss.backward()
                 optimiser.step()
                 total += loss.item()

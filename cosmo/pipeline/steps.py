@@ -434,6 +434,7 @@ def eval_recommendation(ds: str, settings: Settings) -> Outputs:
     params = RecommendationParams(epochs=config.epochs, hidden=config.hidden, batch_size=config.batch_size,
                                   lr=config.learning_rate, lr_decay=config.lr_decay,
                                   weight_decay=config.weight_decay, normalised_scale=config.normalised_scale,
+                                  global_window=config.global_window, global_holdout=config.global_holdout,
                                   gnn_steps=config.gnn_steps, k=config.k, max_sessions=config.max_sessions,
                                   test_share=config.test_share, torch_threads=config.torch_threads)
     seeds = tuple(settings.apps.seeds)

@@ -16,6 +16,7 @@ from cosmo.apps.metrics import ranking_metrics
 from cosmo.apps.recommendation import (
     SRGNN,
     Cases,
+    GlobalGraph,
     ItemKNNRecommender,
     PopularityRecommender,
     RecommendationParams,
@@ -143,13 +144,14 @@ def test_metrics_plumbing_on_known_ranks():
 FAST = RecommendationParams(epochs=12, hidden=32, batch_size=32, lr=1e-2, weight_decay=0.0)
 
 
-@pytest.mark.parametrize("scale", [12.0, None], ids=["niser", "dot-product"])
-def test_srgnn_learns_a_deterministic_sequence_and_is_reproducible(scale):
+@pytest.mark.parametrize(("scale", "window"), [(12.0, 2), (12.0, None), (None, None)],
+                         ids=["niser-global", "niser", "dot-product"])
+def test_srgnn_learns_a_deterministic_sequence_and_is_reproducible(scale, window):
     chains = [[f"p{p}i{j}" for j in range(4)] for p in range(5)]  # a -> b -> c, always followed by d
     sequences = {f"t{p}-{r}": chain for p, chain in enumerate(chains) for r in range(12)}
     sequences |= {f"x{p}": chain for p, chain in enumerate(chains)}
     split = split_sessions(_sessions(sequences), test_ids={f"x{p}" for p in range(5)})
-    params = dataclasses.replace(FAST, normalised_scale=scale)
+    params = dataclasses.replace(FAST, normalised_scale=scale, global_window=window)
     model = SRGNN(params, seed=0).fit(split)
     ranked = model.recommend(split.test, k=10)
     metrics = ranking_metrics(ranked, split.test.targets, k=10)
@@ -164,6 +166,22 @@ def test_srgnn_never_recommends_the_item_a_session_ends_on():
     split = split_sessions(_sessions(sequences), test_ids={"x"})
     ranked = SRGNN(FAST, seed=0).fit(split).recommend(split.test, k=3)
     assert [split.items[j] for j in ranked[0]] == ["b", "c", "a"]  # a only where nothing else is left
+
+
+def test_global_graph_weighs_neighbours_within_the_window_and_can_leave_a_session_out():
+    sessions = [np.array([0, 1, 2]), np.array([0, 2]), np.array([3, 3])]  # a b c, a c; d alone
+    def weights(graph, node_items, left_out=()):
+        rows = graph.neighbours(np.array(node_items), left_out).toarray()
+        return [dict(zip(*np.nonzero(row)[0:1], row[np.nonzero(row)], strict=True)) for row in rows]
+
+    near = GlobalGraph(sessions, n_items=4, window=1)
+    # Padded ids: a is 1. a neighbours b (a b c) and c (a c) once each; the pad and a lone item read nothing.
+    assert weights(near, [[1, 0], [4, 0]]) == [{2: 0.5, 3: 0.5}, {}, {}, {}]
+    far = GlobalGraph(sessions, n_items=4, window=2)
+    assert weights(far, [[1, 3]]) == [{2: pytest.approx(1 / 3), 3: pytest.approx(2 / 3)},
+                                      {1: pytest.approx(2 / 3), 2: pytest.approx(1 / 3)}]
+    # Without session 0 (a b c) only a c is left: a's neighbour is c alone, c's is a alone.
+    assert weights(far, [[1, 3]], [(0, 0)]) == [{3: 1.0}, {1: 1.0}]
 
 
 def _intent_sessions(per_intent: int, test_per_intent: int) -> tuple[Sessions, Knowledge, set[str]]:
