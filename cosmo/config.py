@@ -942,6 +942,8 @@ class RecommendationSettings(Section):
     global_holdout: float = Field(
         default=0.25, ge=0, le=1, description="Share of training cases that read the global graph without their "
         "own session, as a new test session does.")
+    dropout: float = Field(default=0.3, ge=0, lt=1, description="Dropout on the session's item embeddings "
+                           "while training (NISER); 0: none.")
     k: int = Field(default=10, ge=1, description="Cut-off of Hits, NDCG and MRR.")
     max_sessions: int | None = Field(default=5000, ge=10,
                                      description="Sessions per dataset (a seeded hash sample); empty: all.")

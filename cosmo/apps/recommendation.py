@@ -62,6 +62,9 @@ class RecommendationParams:
     # and the model leans on the graph more than test sessions bear out.
     global_holdout: float = 0.25
     lr_decay: float = 1.0
+    # NISER's dropout on the session's item embeddings while training: SR-GNN overfits a few thousand
+    # sessions' ids without it.
+    dropout: float = 0.3
     k: int = 10
     max_sessions: int | None = 5_000
     test_share: float = 0.2
@@ -415,7 +418,7 @@ class GlobalGraph:
 
 
 def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_knowledge: bool,
-                 normalised_scale: float | None = None, use_global: bool = False):
+                 normalised_scale: float | None = None, use_global: bool = False, dropout: float = 0.0):
     import torch
     from torch import nn
     from torch.nn import functional
@@ -466,7 +469,8 @@ def _build_srgnn(n_items: int, n_intentions: int, hidden: int, steps: int, use_k
             items = self.embedding.weight
             if normalised_scale is not None:
                 items = functional.normalize(items, dim=-1)
-            nodes = functional.embedding(node_items, items, padding_idx=0)
+            nodes = functional.dropout(functional.embedding(node_items, items, padding_idx=0), dropout,
+                                       self.training)
             for _ in range(steps):
                 nodes = self.cell(adjacency, nodes)
             if use_global:
@@ -548,7 +552,8 @@ class SRGNN:
         self.graph = (GlobalGraph(split.train_sessions, split.n_items, params.global_window)
                       if params.global_window else None)
         self.model = _build_srgnn(split.n_items, split.n_intentions, params.hidden, params.gnn_steps,
-                                  self.use_knowledge, params.normalised_scale, self.graph is not None)
+                                  self.use_knowledge, params.normalised_scale, self.graph is not None,
+                                  params.dropout)
         optimiser = torch.optim.Adam(self.model.parameters(), lr=params.lr, weight_decay=params.weight_decay)
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=params.lr_decay)
         loss_fn = torch.nn.CrossEntropyLoss()

@@ -435,8 +435,8 @@ def eval_recommendation(ds: str, settings: Settings) -> Outputs:
                                   lr=config.learning_rate, lr_decay=config.lr_decay,
                                   weight_decay=config.weight_decay, normalised_scale=config.normalised_scale,
                                   global_window=config.global_window, global_holdout=config.global_holdout,
-                                  gnn_steps=config.gnn_steps, k=config.k, max_sessions=config.max_sessions,
-                                  test_share=config.test_share, torch_threads=config.torch_threads)
+                                  dropout=config.dropout, gnn_steps=config.gnn_steps, k=config.k,
+                                  max_sessions=config.max_sessions, test_share=config.test_share, torch_threads=config.torch_threads)
     seeds = tuple(settings.apps.seeds)
     events = _eval_tables(ds, settings, "behaviour_events")["behaviour_events"]
     evaluations = [evaluate_generated(events, _knowledge(ds, settings), seeds=seeds, params=params)]

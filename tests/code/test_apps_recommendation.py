@@ -144,16 +144,18 @@ def test_metrics_plumbing_on_known_ranks():
 FAST = RecommendationParams(epochs=12, hidden=32, batch_size=32, lr=1e-2, weight_decay=0.0)
 
 
-@pytest.mark.parametrize(("scale", "window"), [(12.0, 2), (12.0, None), (None, None)],
-                         ids=["niser-global", "niser", "dot-product"])
-def test_srgnn_learns_a_deterministic_sequence_and_is_reproducible(scale, window):
+@pytest.mark.parametrize(("scale", "window", "dropout"), [(12.0, 2, 0.3), (12.0, 2, 0.0), (12.0, None, 0.3),
+                                                          (None, None, 0.0)],
+                         ids=["niser-global", "niser-global-no-dropout", "niser", "dot-product"])
+def test_srgnn_learns_a_deterministic_sequence_and_is_reproducible(scale, window, dropout):
     chains = [[f"p{p}i{j}" for j in range(4)] for p in range(5)]  # a -> b -> c, always followed by d
     sequences = {f"t{p}-{r}": chain for p, chain in enumerate(chains) for r in range(12)}
     sequences |= {f"x{p}": chain for p, chain in enumerate(chains)}
     split = split_sessions(_sessions(sequences), test_ids={f"x{p}" for p in range(5)})
-    params = dataclasses.replace(FAST, normalised_scale=scale, global_window=window)
+    params = dataclasses.replace(FAST, normalised_scale=scale, global_window=window, dropout=dropout)
     model = SRGNN(params, seed=0).fit(split)
     ranked = model.recommend(split.test, k=10)
+    assert np.array_equal(model.recommend(split.test, k=10), ranked)  # dropout is off when it scores
     metrics = ranking_metrics(ranked, split.test.targets, k=10)
     assert metrics["hits@10"] == 1.0
     assert metrics["mrr@10"] >= 0.9
