@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -45,7 +46,8 @@ def default_runtime_env() -> dict:
 
 def local_address() -> str:
     """The Jobs API of the local Ray head (``COSMO_LOCAL_RAY_DASHBOARD``, default 127.0.0.1:8265; its
-    GCS listens on ``COSMO_LOCAL_RAY_PORT``, default 26379)."""
+    GCS listens on ``COSMO_LOCAL_RAY_PORT``, default 26379, its dashboard agent on
+    ``COSMO_LOCAL_RAY_AGENT_PORT``, default a free port)."""
     return f"http://{os.environ.get('COSMO_LOCAL_RAY_DASHBOARD', '127.0.0.1:8265')}"
 
 
@@ -57,6 +59,12 @@ def _answers(address: str) -> bool:
         return True
     except Exception:
         return False
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def ensure_local_cluster(timeout: float = 120) -> str:
@@ -78,8 +86,11 @@ def ensure_local_cluster(timeout: float = 120) -> str:
         log.info("starting a local Ray head with its Jobs API on %s", address)
         # The GCS port is not Ray's default 6379, where Redis usually listens.
         gcs_port = os.environ.get("COSMO_LOCAL_RAY_PORT", "26379")
+        # Ray's fixed default (52365) is taken when another Ray runs on this machine, and a head without
+        # its agent refuses every job ("No available agent to submit job").
+        agent_port = os.environ.get("COSMO_LOCAL_RAY_AGENT_PORT") or str(_free_loopback_port())
         subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
-                        f"--dashboard-host={host}",
+                        f"--dashboard-agent-listen-port={agent_port}", f"--dashboard-host={host}",
                         f"--dashboard-port={port}", "--include-dashboard=true", "--disable-usage-stats"],
                        check=True, capture_output=True, env=env, timeout=timeout)
         deadline = time.monotonic() + timeout

@@ -127,3 +127,21 @@ def test_interrupted_synchronous_wait_stops_the_job(ray_head):
     with pytest.raises(TimeoutError):
         run_existing(ray_head, submission_id, poll_seconds=0.5, timeout_seconds=3)
     assert _wait_for(ray_head, submission_id, "STOPPED") == "STOPPED"
+
+
+def test_the_local_head_starts_beside_another_ray_and_takes_jobs(ray_head, free_port, tmp_path, monkeypatch):
+    # ray_head holds Ray's fixed default agent port; the local head must not need it. The module's
+    # teardown (`ray stop`) stops both heads.
+    from ray.job_submission import JobSubmissionClient
+
+    from cosmo.pipeline.ray_jobs import ensure_local_cluster
+
+    monkeypatch.setenv("COSMO_LOCAL_RAY_DASHBOARD", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("COSMO_LOCAL_RAY_PORT", str(free_port()))
+    monkeypatch.setenv("COSMO_LOCAL_RAY_DIR", str(tmp_path))
+    monkeypatch.delenv("COSMO_LOCAL_RAY_AGENT_PORT", raising=False)
+    address = ensure_local_cluster()
+    assert address != ray_head
+    submission_id = JobSubmissionClient(address).submit_job(entrypoint=f"{sys.executable} -c 'print(42)'")
+    assert _wait_for(address, submission_id, "SUCCEEDED", seconds=120) == "SUCCEEDED"
+    assert "42" in JobSubmissionClient(address).get_job_logs(submission_id)
