@@ -86,7 +86,7 @@ class ApiProcess:
     clients do not share its interpreter (and GIL)."""
 
     def __init__(self, settings) -> None:
-        from cosmo.serving.server import free_port
+        from cosmo.ports import free_port
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -178,7 +178,7 @@ class FloorProcess:
         import subprocess
         import sys
 
-        from cosmo.serving.server import free_port
+        from cosmo.ports import free_port
 
         self.folder = tempfile.TemporaryDirectory()
         Path(self.folder.name, "floor_app.py").write_text(_FLOOR_APP)

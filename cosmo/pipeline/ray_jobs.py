@@ -14,12 +14,13 @@ import json
 import logging
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
+
+from cosmo.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,6 @@ def _answers(address: str) -> bool:
         return False
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def ensure_local_cluster(timeout: float = 120) -> str:
     """Start a Ray head on loopback (dashboard and Jobs API on 127.0.0.1) unless one answers; returns
     its Jobs API address. It runs with this interpreter, so jobs find the installed project."""
@@ -88,7 +83,7 @@ def ensure_local_cluster(timeout: float = 120) -> str:
         gcs_port = os.environ.get("COSMO_LOCAL_RAY_PORT", "26379")
         # Ray's fixed default (52365) is taken when another Ray runs on this machine, and a head without
         # its agent refuses every job ("No available agent to submit job").
-        agent_port = os.environ.get("COSMO_LOCAL_RAY_AGENT_PORT") or str(_free_loopback_port())
+        agent_port = os.environ.get("COSMO_LOCAL_RAY_AGENT_PORT") or str(free_port())
         subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs_port}",
                         f"--dashboard-agent-listen-port={agent_port}", f"--dashboard-host={host}",
                         f"--dashboard-port={port}", "--include-dashboard=true", "--disable-usage-stats"],

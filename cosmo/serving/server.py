@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 
 from cosmo.config import Settings
+from cosmo.ports import free_port
 from cosmo.serving.api import Services, accepted_tokens, create_app
 from cosmo.serving.cache import CacheMetrics, open_cache
 from cosmo.serving.feature_store import open_feature_store
@@ -68,12 +68,6 @@ def _log_access_to_stderr() -> None:
         access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager

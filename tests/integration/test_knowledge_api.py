@@ -346,7 +346,7 @@ def test_cosmo_serve_api_answers_on_loopback_and_writes_json_access_lines_withou
 
     import httpx
 
-    from cosmo.serving.server import free_port
+    from cosmo.ports import free_port
 
     token = "serve-" + uuid.uuid4().hex
     port = free_port()
