@@ -41,13 +41,20 @@ def digest_of(values: Iterable[str]) -> str:
     return hashlib.sha1("\n".join(sorted(values)).encode()).hexdigest()[:12]
 
 
+def partition_version(manifest: dict) -> str:
+    """The version of a committed partition that outputs made from it key on: its content digest, so
+    a rerun that rewrites equal rows (ingest and sampling always rewrite) leaves everything built
+    from it standing; the run id for partitions committed before digests were recorded."""
+    return manifest.get("content") or manifest["run_id"]
+
+
 def input_versions(storage: Storage, ds: dt.date | str, *datasets: str | Dataset) -> dict[str, str | None]:
-    """The committed version (manifest run id) of each input partition; None where there is none."""
+    """The committed version (:func:`partition_version`) of each input partition; None where there is none."""
     versions = {}
     for dataset in datasets:
         name = dataset if isinstance(dataset, str) else dataset.name
         manifest = storage.manifest(name, ds)
-        versions[name] = manifest.get("run_id") if manifest else None
+        versions[name] = partition_version(manifest) if manifest else None
     return versions
 
 

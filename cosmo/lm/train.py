@@ -29,7 +29,7 @@ from cosmo.config import LmSettings, Settings
 from cosmo.errors import StepSkipped
 from cosmo.lm.split import unit_hash
 from cosmo.model_registry import CHALLENGER, RegisteredVersion
-from cosmo.staging import run_key
+from cosmo.staging import partition_version, run_key
 from cosmo.storage import Storage, as_date
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,13 @@ def select_training(instructions: pa.Table, limit: int | None, seed: int = 0) ->
 
 def training_window(storage: Storage, ds: dt.date, train_days: int) -> tuple[list[dt.date], str]:
     """The days of ``lm_instructions`` the student of ``ds`` trains on (``ds`` and the committed days
-    before it within ``train_days``, oldest first), and their version: the day's partition run id, or
-    one per day joined (any day rebuilt changes it, so the run key changes)."""
+    before it within ``train_days``, oldest first), and their version: the day's partition version, or
+    one per day joined (any day rebuilt with other rows changes it, so the run key changes)."""
     if not storage.has_partition(LM_INSTRUCTIONS, ds):
         raise FileNotFoundError(f"no lm_instructions for {ds} under {storage.root}: build them first "
                                 "(cosmo.lm.instructions.build_instructions)")
     days = storage.list_partitions(LM_INSTRUCTIONS, since=ds - dt.timedelta(days=train_days - 1), until=ds)
-    runs = [storage.manifest(LM_INSTRUCTIONS, day)["run_id"] for day in days]
+    runs = [partition_version(storage.manifest(LM_INSTRUCTIONS, day)) for day in days]
     version = runs[0] if len(days) == 1 else ",".join(f"{day}:{run}" for day, run in zip(days, runs, strict=True))
     return days, version
 

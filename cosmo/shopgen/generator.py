@@ -72,7 +72,7 @@ class Shop:
         n = self.products_per_type
         brands = {
             d: [f"{rng.choice(_BRAND_HEADS)}{rng.choice(_BRAND_TAILS)}".capitalize() for _ in range(6)]
-            for d in {*domains.values()}
+            for d in sorted({*domains.values()})  # sorted: set order changes with each process's hash seed
         }
         rows = {c: [] for c in PRODUCTS.columns}
         for t_id, ptype in enumerate(self.types):

@@ -247,15 +247,23 @@ def test_build_instructions_publishes_the_day_through_its_gate(settings, storage
     assert result.instructions == table.num_rows == manifest["rows"]
     assert set(table.column("task").to_pylist()) == set(INSTRUCTION_TASKS)
     inputs = manifest["metadata"]["inputs"]
-    assert inputs["annotation_labels"] == storage.manifest(ANNOTATION_LABELS, DAY)["run_id"]
-    assert inputs["relevance_judgements"] == storage.manifest(RELEVANCE_JUDGEMENTS, DAY)["run_id"]
-    assert inputs[f"annotation_items@{DAY}"] == storage.manifest(ANNOTATION_ITEMS, DAY)["run_id"]
+    assert inputs["annotation_labels"] == storage.manifest(ANNOTATION_LABELS, DAY)["content"]
+    assert inputs["relevance_judgements"] == storage.manifest(RELEVANCE_JUDGEMENTS, DAY)["content"]
+    assert inputs[f"annotation_items@{DAY}"] == storage.manifest(ANNOTATION_ITEMS, DAY)["content"]
     assert manifest["metadata"]["run_key"] == result.run_key
     assert result.by_task["co_purchase"]["instructions"] == 8
     assert result.by_task["search_relevance"]["instructions"] == 4
     # a rerun with the same inputs and settings keeps the partition
     again = build_instructions(DAY, settings)
     assert again.reused and storage.manifest(LM_INSTRUCTIONS, DAY)["run_id"] == manifest["run_id"]
+    # an input rewritten with the same rows is the same input; with other rows, rebuilt
+    labels = storage.read(ANNOTATION_LABELS, DAY)
+    storage.write(ANNOTATION_LABELS, DAY, labels.take(list(reversed(range(labels.num_rows)))))
+    assert build_instructions(DAY, settings).reused
+    storage.write(ANNOTATION_LABELS, DAY, labels.slice(1))
+    relabelled = build_instructions(DAY, settings)
+    assert not relabelled.reused
+    manifest = storage.manifest(LM_INSTRUCTIONS, DAY)
     # a changed setting is a new key: rebuilt
     reseeded = settings.model_copy(update={"lm": settings.lm.model_copy(update={"seed": 3})})
     changed = build_instructions(DAY, reseeded)

@@ -34,6 +34,31 @@ def test_same_seed_same_shop_and_different_seed_differs():
     assert not a.products.equals(c.products)
 
 
+SHOP_DIGEST = """
+import datetime, hashlib, numpy as np, pyarrow as pa
+from cosmo.shopgen import Shop
+shop = Shop(6, seed=1)
+digest = hashlib.sha1()
+for table in (shop.products, shop.sessions(np.random.default_rng(5), 30, datetime.date(2026, 11, 27), 0)):
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as stream:
+        stream.write_table(table)
+    digest.update(sink.getvalue())
+print(digest.hexdigest())
+"""
+
+
+def test_same_seed_same_shop_in_every_process():
+    """A rerun of a day is a new process, with its own string-hash seed: nothing may follow set order."""
+    import os
+    import subprocess
+    import sys
+
+    digests = {subprocess.run([sys.executable, "-c", SHOP_DIGEST], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(digests) == 1, digests
+
+
 def test_sessions_have_search_click_purchase_structure():
     shop = Shop(20, seed=3)
     import numpy as np

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 
 from cosmo.catalog import CRITIC_SCORES
@@ -50,7 +52,7 @@ def test_a_chunk_being_written_is_not_read(storage):
     assert staging.values("candidate_id") == {"a"}
 
 
-def test_published_matches_the_manifest_key_and_input_versions_name_runs(storage):
+def test_published_matches_the_manifest_key(storage):
     key = run_key(model="v1")
     assert published(storage, CRITIC_SCORES, DAY, key) is None
     assert input_versions(storage, DAY, CRITIC_SCORES) == {"critic_scores": None}
@@ -58,4 +60,24 @@ def test_published_matches_the_manifest_key_and_input_versions_name_runs(storage
     manifest = published(storage, CRITIC_SCORES, DAY, key)
     assert manifest is not None and manifest["rows"] == 1
     assert published(storage, CRITIC_SCORES, DAY, run_key(model="v2")) is None
-    assert input_versions(storage, DAY, "critic_scores") == {"critic_scores": manifest["run_id"]}
+
+
+def test_input_versions_follow_the_rows_not_the_run(storage):
+    assert input_versions(storage, DAY, CRITIC_SCORES) == {"critic_scores": None}
+    storage.write(CRITIC_SCORES, DAY, _scores("a", "b", "c"))
+    first = storage.manifest(CRITIC_SCORES, DAY)
+    assert input_versions(storage, DAY, "critic_scores") == {"critic_scores": first["content"]}
+    # a rerun that rewrites the same rows, in another order and other batches: a new run, the same version
+    with storage.writer(CRITIC_SCORES, DAY) as writer:
+        writer.write(_scores("c"))
+        writer.write(_scores("b", "a"))
+    rewritten = storage.manifest(CRITIC_SCORES, DAY)
+    assert rewritten["run_id"] != first["run_id"] and rewritten["content"] == first["content"]
+    for other in (_scores("a", "b"), _scores("a", "b", "c", "c"), _scores("a", "b", "d")):
+        storage.write(CRITIC_SCORES, DAY, other)
+        assert input_versions(storage, DAY, CRITIC_SCORES)["critic_scores"] != first["content"]
+    # partitions committed before digests were recorded are versioned by their run
+    manifest_path = f"{storage.partition_path(CRITIC_SCORES, DAY)}/_manifest.json"
+    old = {k: v for k, v in storage.manifest(CRITIC_SCORES, DAY).items() if k != "content"}
+    storage.put_bytes(manifest_path, json.dumps(old).encode())
+    assert input_versions(storage, DAY, CRITIC_SCORES) == {"critic_scores": old["run_id"]}

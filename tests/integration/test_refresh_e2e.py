@@ -46,6 +46,7 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
 
     storage = Storage(str(data))
     assert storage.manifest("lm_instructions", DAY)["rows"] > 0
+    instructions_run = storage.manifest("lm_instructions", DAY)["run_id"]
     # serving: the rebuilt day's features are served, COSMO-LM is deployed, the API answered
     assert "knowledge API on http://127.0.0.1:" in first.output and f"serving the features of {DAY}" in first.output
     assert "cache lookups by result:" in first.output  # a tiny day's graph may know none of its searches
@@ -66,6 +67,9 @@ def test_cosmo_refresh_end_to_end_and_rerun(tmp_path):
     assert json.loads((data / "filtered_candidates" / f"ds={DAY}" / "_manifest.json").read_text())["rows"] == \
         filtered["rows"]
     assert storage.read("annotation_labels", DAY).num_rows == labels.num_rows  # rounds already full: no new labels
+    # the same rows in, so the same instructions: no new COSMO-LM version trained, evaluated or deployed
+    assert storage.manifest("lm_instructions", DAY)["run_id"] == instructions_run
+    assert json.loads((tmp_path / "endpoint" / "deployment.json").read_text()) == deployment
 
     listing = runner.invoke(app, ["datasets", "list"], env=env)
     assert "search_buy_pairs" in listing.output and DAY in listing.output
