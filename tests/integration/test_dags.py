@@ -140,7 +140,9 @@ def test_every_dag_runs_on_a_generated_day(dagbag, airflow_db, local_ray_head, t
     from cosmo.storage import Storage
 
     root, day = tmp_path / "data", "2026-11-21"
-    overrides = {"storage": {"root": str(root)}, "generation": {"max_new_tokens": 16}}
+    # a short fine-tune and evaluation, as in the e2e test: the DAGs' wiring is under test, not COSMO-LM
+    overrides = {"storage": {"root": str(root)}, "generation": {"max_new_tokens": 16},
+                 "lm": {"max_train_instructions": 64, "epochs": 1, "eval_max_per_task": 16}}
     logical = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
     conf = {"generate_sample_data": True, "events_per_day": 30_000, "max_pairs_per_day": 3,
             "config_overrides": overrides}
