@@ -39,6 +39,7 @@ from cosmo.catalog import Dataset, get_dataset
 from cosmo.errors import DataError
 
 MANIFEST = "_manifest.json"
+HASH_ROWS = 200_000  # rows a partition writer holds back to hash in one call
 TMP_MARK = ".tmp-"  # put_bytes and write_parquet_atomic write under <name>.tmp-<uuid>, then rename
 RUN_TIME_FORMATS = ("%Y%m%dT%H%M%S%f", "%Y%m%dT%H%M%S")  # run ids now, and as older manifests name them
 
@@ -249,6 +250,8 @@ class PartitionWriter:
         # what the partition holds (a sum of row hashes: neither row order nor batching changes it), so
         # a rewrite of equal rows keeps the version that outputs made from it key on
         self._content = 0
+        self._unhashed: list[pa.Table] = []  # written but not yet in the sum: hashed in bulk
+        self._unhashed_rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_file = 0
 
@@ -265,9 +268,17 @@ class PartitionWriter:
         if self._writer is None or self._rows_in_file >= self.rows_per_file:
             self._open_next()
         self._writer.write_table(table)
-        self._content += _row_hash_sum(table)
+        self._unhashed.append(table)
+        self._unhashed_rows += table.num_rows
+        if self._unhashed_rows >= HASH_ROWS:
+            self._hash_unhashed()
         self._rows_in_file += table.num_rows
         self.rows += table.num_rows
+
+    def _hash_unhashed(self) -> None:
+        if self._unhashed:
+            self._content += _row_hash_sum(pa.concat_tables(self._unhashed))
+        self._unhashed, self._unhashed_rows = [], 0
 
     def _open_next(self) -> None:
         self._close_current()
@@ -287,6 +298,7 @@ class PartitionWriter:
 
     def commit(self) -> None:
         self._close_current()
+        self._hash_unhashed()
         try:
             self._check_files_present()
             if self.gate is not None:
@@ -377,7 +389,9 @@ def run_started(stamp: str) -> dt.datetime | None:
 
 
 def _row_hash_sum(table: pa.Table) -> int:
-    """The sum of the rows' hashes (DuckDB's, which are unseeded: equal in every process)."""
+    """The sum of the rows' hashes (DuckDB's, which are unseeded: equal in every process). A
+    connection of its own each call (~20 ms, so callers hash many rows at once): one kept open would
+    leave DuckDB's threads running across a fork, and the child hangs."""
     import duckdb
 
     with duckdb.connect() as con:

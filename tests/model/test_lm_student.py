@@ -197,7 +197,7 @@ def test_the_student_is_registered_as_challenger_and_loads_by_alias(base, settin
     challenger = model_registry.by_alias(settings, "cosmo-lm", "challenger")
     assert challenger.version == second.version and challenger.tags["run_key"] == second.run_key
     assert challenger.tags["base_model_name"] == "smollm2-135m-instruct"
-    assert challenger.tags["instructions_version"] == storage.manifest(LM_INSTRUCTIONS, DAY)["run_id"]
+    assert challenger.tags["instructions_version"] == storage.manifest(LM_INSTRUCTIONS, DAY)["content"]
     run = mlflow.get_run(second.run_id)
     assert run.data.params["instructions_version"] == second.instructions_version
     assert run.data.params["method"] == "lora" and int(run.data.metrics["steps"]) == 3
