@@ -39,7 +39,7 @@ from cosmo.catalog import Dataset, get_dataset
 from cosmo.errors import DataError
 
 MANIFEST = "_manifest.json"
-HASH_ROWS = 200_000  # rows a partition writer holds back to hash in one call
+HASH_BYTES = 64 * 2**20  # what a partition writer holds back to hash in one call (wide rows: bytes, not rows)
 TMP_MARK = ".tmp-"  # put_bytes and write_parquet_atomic write under <name>.tmp-<uuid>, then rename
 RUN_TIME_FORMATS = ("%Y%m%dT%H%M%S%f", "%Y%m%dT%H%M%S")  # run ids now, and as older manifests name them
 
@@ -251,7 +251,7 @@ class PartitionWriter:
         # a rewrite of equal rows keeps the version that outputs made from it key on
         self._content = 0
         self._unhashed: list[pa.Table] = []  # written but not yet in the sum: hashed in bulk
-        self._unhashed_rows = 0
+        self._unhashed_bytes = 0
         self._writer: pq.ParquetWriter | None = None
         self._rows_in_file = 0
 
@@ -269,8 +269,8 @@ class PartitionWriter:
             self._open_next()
         self._writer.write_table(table)
         self._unhashed.append(table)
-        self._unhashed_rows += table.num_rows
-        if self._unhashed_rows >= HASH_ROWS:
+        self._unhashed_bytes += table.nbytes
+        if self._unhashed_bytes >= HASH_BYTES:
             self._hash_unhashed()
         self._rows_in_file += table.num_rows
         self.rows += table.num_rows
@@ -278,7 +278,7 @@ class PartitionWriter:
     def _hash_unhashed(self) -> None:
         if self._unhashed:
             self._content += _row_hash_sum(pa.concat_tables(self._unhashed))
-        self._unhashed, self._unhashed_rows = [], 0
+        self._unhashed, self._unhashed_bytes = [], 0
 
     def _open_next(self) -> None:
         self._close_current()

@@ -66,11 +66,11 @@ def test_training_window_takes_the_days_before_that_have_instructions(tmp_path):
     day = dt.date.fromisoformat(DAY)
     for back in (0, 1, 3, 9):  # no instructions 2 days back; 9 days back is outside any window below
         storage.write(LM_INSTRUCTIONS, day - dt.timedelta(days=back), instructions({"plausibility": 5}))
-    run = storage.manifest(LM_INSTRUCTIONS, day)["content"]
-    assert training_window(storage, day, 1) == ([day], run)  # the default: the day alone, its own version
+    own = storage.manifest(LM_INSTRUCTIONS, day)["content"]
+    assert training_window(storage, day, 1) == ([day], own)  # the default: the day alone, its own version
     days, version = training_window(storage, day, 4)
     assert days == [day - dt.timedelta(days=3), day - dt.timedelta(days=1), day]
-    assert version.split(",")[-1] == f"{DAY}:{run}" and len(version.split(",")) == 3
+    assert version.split(",")[-1] == f"{DAY}:{own}" and len(version.split(",")) == 3
     storage.write(LM_INSTRUCTIONS, day - dt.timedelta(days=1), instructions({"plausibility": 5}))  # same rows
     assert training_window(storage, day, 4)[1] == version
     storage.write(LM_INSTRUCTIONS, day - dt.timedelta(days=1), instructions({"typicality": 5}))  # rebuilt
